@@ -4,6 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" != 20 ]; then
+  echo "setup: berth needs Node.js 20 (found: $(node --version 2>/dev/null || echo none)); install it first, e.g. from NodeSource or nvm" >&2
+  exit 1
+fi
+
 # promtool (package prometheus) lints /metrics in tests; only the binary is used, so keep
 # the packaged Prometheus service from starting while installing.
 PACKAGES=(prometheus ca-certificates)
@@ -11,13 +17,12 @@ missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
-  added_policy=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && added_policy=1
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  [ "$added_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
 fi
 
 if ! command -v kubectl >/dev/null 2>&1; then
