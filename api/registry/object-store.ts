@@ -344,19 +344,7 @@ export class ObjectStore {
       try {
         if (!kv) {
           if (opts.type !== 'apply') throw notFound(this.gr(r), name);
-          const applied = patch as KubeObjectLike;
-          this.checkTypeMeta(r, applied);
-          this.checkNameMatches(r, namespace, name, applied);
-          const obj = serverSideApply({
-            live: undefined,
-            applied: applied as object,
-            manager: managerFrom(opts),
-            force: !!opts.force,
-            apiVersion: apiVersionOf(r),
-            now: nowRfc3339(this.now()),
-            listMapKeys,
-            ignoreTopLevel: opts.subresource === 'status' ? ['spec'] : r.hasStatus ? ['status'] : [],
-          }) as KubeObjectLike;
+          const obj = this.apply(r, namespace, name, undefined, patch, opts);
           (obj.metadata ??= {}).name = name;
           const res = await this.create(r, namespace, obj, { ...opts, fieldManager: managerFrom(opts), managedFieldsDone: true });
           return { ...res, created: true };
@@ -365,22 +353,7 @@ export class ObjectStore {
         let next: KubeObjectLike;
         if (opts.type === 'merge') next = applyMergePatch(live, patch) as KubeObjectLike;
         else if (opts.type === 'json') next = applyJsonPatch(live, patch) as KubeObjectLike;
-        else {
-          const applied = patch as KubeObjectLike;
-          this.checkTypeMeta(r, applied);
-          this.checkNameMatches(r, namespace, name, applied);
-          next = serverSideApply({
-            live,
-            applied: applied as object,
-            manager: managerFrom(opts),
-            force: !!opts.force,
-            apiVersion: apiVersionOf(r),
-            now: nowRfc3339(this.now()),
-            listMapKeys,
-            ignoreTopLevel: opts.subresource === 'status' ? ['spec'] : r.hasStatus ? ['status'] : [],
-            ...(opts.subresource ? { subresource: opts.subresource } : {}),
-          }) as KubeObjectLike;
-        }
+        else next = this.apply(r, namespace, name, live, patch, opts);
         if (next === null || typeof next !== 'object' || Array.isArray(next)) throw badRequest('the patch did not result in an object');
         const wantRv = next.metadata?.resourceVersion;
         if (opts.type !== 'apply' && wantRv !== undefined && String(wantRv) !== String(kv.modRevision)) throw conflict(this.gr(r), name);
@@ -394,6 +367,24 @@ export class ObjectStore {
         throw e;
       }
     }
+  }
+
+  /** Server-side apply of `patch` (the applied configuration) onto `live` (undefined: create). */
+  private apply(r: ResourceInfo, namespace: string, name: string, live: KubeObjectLike | undefined, patch: unknown, opts: PatchOptions): KubeObjectLike {
+    const applied = patch as KubeObjectLike;
+    this.checkTypeMeta(r, applied);
+    this.checkNameMatches(r, namespace, name, applied);
+    return serverSideApply({
+      live,
+      applied: applied as object,
+      manager: managerFrom(opts),
+      force: !!opts.force,
+      apiVersion: apiVersionOf(r),
+      now: nowRfc3339(this.now()),
+      listMapKeys,
+      ignoreTopLevel: opts.subresource === 'status' ? ['spec'] : r.hasStatus ? ['status'] : [],
+      ...(opts.subresource ? { subresource: opts.subresource } : {}),
+    }) as KubeObjectLike;
   }
 
   /**

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { groupsOf, RESOURCES, type ResourceInfo } from '../registry/resources.ts';
+import { parseAccept } from './accept.ts';
 
 const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 const STATUS_VERBS = ['get', 'patch', 'update'];
@@ -83,18 +84,12 @@ export function aggregatedDiscovery(which: 'api' | 'apis', version: 'v2' | 'v2be
  * preference, or undefined for legacy discovery (kubectl.md §3.3).
  */
 export function negotiateAggregated(accept: string | undefined): 'v2' | 'v2beta1' | undefined {
-  for (const part of (accept ?? '').split(',')) {
-    const params = new Map(
-      part
-        .split(';')
-        .slice(1)
-        .map((p) => p.trim().split('=') as [string, string]),
-    );
+  for (const { type, params } of parseAccept(accept)) {
     if (params.get('g') === 'apidiscovery.k8s.io' && params.get('as') === 'APIGroupDiscoveryList') {
       const v = params.get('v');
       if (v === 'v2' || v === 'v2beta1') return v;
     }
-    if (part.trim().startsWith('application/json') && !part.includes('g=')) return undefined;
+    if (type.startsWith('application/json') && !params.has('g')) return undefined;
   }
   return undefined;
 }

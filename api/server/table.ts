@@ -3,19 +3,14 @@
  * chosen by the Accept header, as kube-apiserver does (kubectl.md §6.2).
  */
 import type { KubeObjectLike, ResourceInfo } from '../registry/resources.ts';
+import { parseAccept } from './accept.ts';
 
 /** What the client asked the response to be, from its Accept header. */
 export type ResponseShape = 'object' | 'table' | 'metadata';
 
 /** Reads `as=Table` / `as=PartialObjectMetadata(List)` from an Accept header; the first acceptable part wins. */
 export function negotiateShape(accept: string | undefined): ResponseShape {
-  for (const part of (accept ?? '').split(',')) {
-    const params = new Map(
-      part
-        .split(';')
-        .slice(1)
-        .map((p) => p.trim().split('=') as [string, string]),
-    );
+  for (const { params } of parseAccept(accept)) {
     const as = params.get('as');
     if (as === 'Table' && params.get('g') === 'meta.k8s.io') return 'table';
     if ((as === 'PartialObjectMetadata' || as === 'PartialObjectMetadataList') && params.get('g') === 'meta.k8s.io') return 'metadata';
