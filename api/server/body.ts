@@ -7,6 +7,7 @@ import type { Request } from 'express';
 import { parseAllDocuments } from 'yaml';
 import { badRequest, tooLarge, unsupportedMediaType } from '../errors.ts';
 import { PATCH_TYPES } from '../registry/patch.ts';
+import { decodeProtobufObject, PROTOBUF_CONTENT_TYPE } from './protobuf.ts';
 
 /** kube-apiserver's limit for one request body: 3 MiB. */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -93,6 +94,7 @@ export async function readObjectBody(req: Request): Promise<unknown> {
   const raw = await readRawBody(req);
   if (type === '' || type === 'application/json') return decodeDocument(raw, 'json');
   if (type === 'application/yaml' || type === 'application/x-yaml' || type === 'text/yaml') return decodeDocument(raw, 'yaml');
+  if (type === PROTOBUF_CONTENT_TYPE) return decodeProtobufObject(raw);
   throw unsupportedMediaType(type, ['application/json', 'application/yaml']);
 }
 

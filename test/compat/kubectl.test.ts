@@ -768,7 +768,7 @@ describe.skipIf(!DEFAULT_KUBECTL)('kubectl against berth', () => {
   });
 
   describe('namespaces', () => {
-    // kubectl ≥ 1.32 sends `create namespace` as protobuf, which berth does not decode (see test/compat/README.md);
+    // kubectl ≥ 1.32 sends `create namespace` as protobuf (api/server/protobuf.ts decodes it);
     // 1.27 sends the typed client's JSON ({"metadata":{"creationTimestamp":null},"spec":{},"status":{}}).
     const json127 = VERSIONS.find((v) => v.label === '1.27')?.bin;
     it.skipIf(!json127)('creates a namespace imperatively with a kubectl that sends JSON (1.27)', async () => {
@@ -776,6 +776,13 @@ describe.skipIf(!DEFAULT_KUBECTL)('kubectl against berth', () => {
       expectExit(r, 0);
       expect(r.stdout.trim()).toBe('namespace/made created');
       expect((await get('/api/v1/namespaces/made')).body.status.phase).toBe('Active');
+    });
+
+    it('creates a namespace imperatively with the default kubectl, which sends protobuf', async () => {
+      const r = await kubectl(['create', 'ns', 'made-pb']);
+      expectExit(r, 0);
+      expect(r.stdout.trim()).toBe('namespace/made-pb created');
+      expect((await get('/api/v1/namespaces/made-pb')).body.status.phase).toBe('Active');
     });
 
     it('creates a namespace from a manifest and deletes it only once its content is gone', async () => {
