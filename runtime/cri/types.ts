@@ -1,0 +1,216 @@
+/**
+ * Types of the runtime port (`RuntimeService`, `ImageService`), shaped after CRI's
+ * api.proto. berth has no pod sandbox: a container is the unit, and it carries
+ * what CRI puts on the sandbox (hostname, ports, network).
+ */
+
+/** A runtime container's ID (64 hex chars). Branded so it cannot be mixed up with an image ID. */
+export type ContainerId = string & { readonly __brand: 'ContainerId' };
+/** An image's ID: the digest of its config blob, `sha256:…`. */
+export type ImageId = string & { readonly __brand: 'ImageId' };
+/** A Docker-style image reference as the user wrote it (`busybox`, `127.0.0.1:5000/a/b:1`, `x@sha256:…`), or an image ID. */
+export type ImageRef = string;
+
+export interface CallOptions {
+  readonly signal?: AbortSignal;
+}
+
+export interface RuntimeVersion {
+  /** `runc`, or `fake` */
+  readonly runtimeName: string;
+  readonly runtimeVersion: string;
+  /** Version of the CRI-shaped port itself. */
+  readonly apiVersion: string;
+}
+
+export interface KeyValue {
+  readonly name: string;
+  readonly value: string;
+}
+
+/** A mount into the container: a host directory (volume, bind) or a tmpfs. */
+export interface Mount {
+  readonly containerPath: string;
+  /** Host path for `bind`; ignored for `tmpfs`. */
+  readonly hostPath?: string;
+  readonly type?: 'bind' | 'tmpfs';
+  readonly readonly?: boolean;
+  /** For tmpfs. */
+  readonly sizeBytes?: number;
+}
+
+export interface Resources {
+  /** Memory limit in bytes (memory+swap is set to the same: no swap). */
+  readonly memoryBytes?: number;
+  /** CPU quota in cores, e.g. 0.5. */
+  readonly cpus?: number;
+  /** Max processes (pids cgroup). */
+  readonly pids?: number;
+}
+
+/** What to create: everything needed to run the process. Immutable once created. */
+export interface ContainerConfig {
+  /** A name for humans and logs: `<namespace>_<name>_<generation>` by convention; unique among live containers. */
+  readonly name: string;
+  readonly image: ImageRef;
+  /** Replaces the image's ENTRYPOINT when given (Kubernetes `command`). */
+  readonly command?: readonly string[];
+  /** Replaces the image's CMD when given (Kubernetes `args`). */
+  readonly args?: readonly string[];
+  readonly env?: readonly KeyValue[];
+  readonly workingDir?: string;
+  /** `uid[:gid]` or a name from the image's /etc/passwd. */
+  readonly user?: string;
+  readonly hostname?: string;
+  readonly tty?: boolean;
+  readonly stdin?: boolean;
+  readonly mounts?: readonly Mount[];
+  readonly resources?: Resources;
+  /** Labels the caller uses to find its containers again (`listContainers({ labels })`). */
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly annotations?: Readonly<Record<string, string>>;
+  /** Network namespace to join (a path such as /var/run/netns/x); absent: a new, loopback-only one; `host`: the host's. */
+  readonly networkNamespace?: string;
+  /** Entries for /etc/hosts beyond localhost and the container's own name. */
+  readonly extraHosts?: readonly { readonly hostname: string; readonly ip: string }[];
+  /** Signal sent by `stopContainer` first, e.g. `SIGTERM` (default: the image's STOPSIGNAL or SIGTERM). */
+  readonly stopSignal?: string;
+}
+
+/** Lifecycle of a runtime container (CRI's ContainerState plus Docker's paused). */
+export type ContainerState = 'created' | 'running' | 'paused' | 'exited' | 'unknown';
+
+/** One container as listed. */
+export interface RuntimeContainer {
+  readonly id: ContainerId;
+  readonly name: string;
+  readonly imageRef: ImageRef;
+  readonly imageId: ImageId;
+  readonly state: ContainerState;
+  readonly createdAtMs: number;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+/** Full status of one container. */
+export interface ContainerStatus extends RuntimeContainer {
+  readonly pid?: number;
+  readonly startedAtMs?: number;
+  readonly finishedAtMs?: number;
+  /** Set once exited; `undefined` when unknown (the monitor died). */
+  readonly exitCode?: number;
+  /** `OOMKilled`, `Error`, `Completed`, `Unknown` once exited. */
+  readonly reason?: string;
+  readonly message?: string;
+  /** Path of the CRI-format log file. */
+  readonly logPath: string;
+}
+
+export interface ContainerFilter {
+  readonly id?: ContainerId;
+  readonly state?: ContainerState;
+  /** Every given label must match. */
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+export interface ContainerStats {
+  readonly id: ContainerId;
+  readonly timestampMs: number;
+  readonly cpuUsageSecondsTotal: number;
+  readonly memoryUsageBytes: number;
+  readonly memoryWorkingSetBytes: number;
+  readonly memoryLimitBytes?: number;
+  readonly pids: number;
+}
+
+export interface ExecSyncResult {
+  readonly exitCode: number;
+  readonly stdout: Buffer;
+  readonly stderr: Buffer;
+}
+
+export interface ExecRequest {
+  readonly cmd: readonly string[];
+  readonly tty?: boolean;
+  readonly stdin?: boolean;
+  readonly env?: readonly KeyValue[];
+  readonly workingDir?: string;
+  readonly user?: string;
+}
+
+/** An interactive exec or attach session. */
+export interface ExecStreams {
+  readonly stdin?: NodeJS.WritableStream;
+  readonly stdout: NodeJS.ReadableStream;
+  /** Absent with a TTY (stderr goes to stdout). */
+  readonly stderr?: NodeJS.ReadableStream;
+  resize(cols: number, rows: number): void;
+  /** Resolves with the exit code when the process ends. */
+  readonly exit: Promise<number>;
+  close(): void;
+}
+
+export interface LogOptions {
+  readonly follow?: boolean;
+  readonly tailLines?: number;
+  readonly sinceMs?: number;
+}
+
+/** One line of a container's log, parsed from the CRI log format. */
+export interface LogLine {
+  readonly timestamp: string;
+  readonly stream: 'stdout' | 'stderr';
+  readonly partial: boolean;
+  readonly text: string;
+}
+
+export const CONTAINER_EVENT_TYPES = ['created', 'started', 'paused', 'resumed', 'exited', 'oom', 'removed'] as const;
+export type ContainerEventType = (typeof CONTAINER_EVENT_TYPES)[number];
+
+/** A state change of one container. */
+export interface ContainerEvent {
+  readonly type: ContainerEventType;
+  readonly id: ContainerId;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly timestampMs: number;
+  readonly exitCode?: number;
+}
+
+/** An image in the node's store. */
+export interface Image {
+  readonly id: ImageId;
+  /** Normalized references (`docker.io/library/busybox:latest`) this image answers to. */
+  readonly repoTags: readonly string[];
+  readonly repoDigests: readonly string[];
+  readonly sizeBytes: number;
+  readonly config: ImageConfig;
+}
+
+/** The runnable part of an OCI image config. */
+export interface ImageConfig {
+  readonly entrypoint?: readonly string[];
+  readonly cmd?: readonly string[];
+  readonly env?: readonly string[];
+  readonly workingDir?: string;
+  readonly user?: string;
+  readonly stopSignal?: string;
+  readonly exposedPorts?: readonly string[];
+  readonly volumes?: readonly string[];
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+export interface ImageFilter {
+  readonly ref?: ImageRef;
+}
+
+export interface AuthConfig {
+  readonly username?: string;
+  readonly password?: string;
+  readonly registryToken?: string;
+}
+
+export interface FilesystemUsage {
+  readonly mountpoint: string;
+  readonly usedBytes: number;
+  readonly inodesUsed: number;
+}

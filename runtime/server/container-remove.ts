@@ -1,0 +1,41 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isRuntimeError, RuntimeError } from '../cri/errors.ts';
+import type { CallOptions, ContainerId } from '../cri/types.ts';
+import { removeCgroup } from '../oci/cgroups.ts';
+import { unmountOverlay } from '../oci/overlay.ts';
+import { emit, toRuntimeError, type ServerContext } from './context.ts';
+import { killAndWait } from './container-stop.ts';
+
+/**
+ * Removes the container and everything it used: kills it if needed, then
+ * `runc delete`, the overlay mount, the cgroups, its directory (bundle, log,
+ * upper layer), its exit file, and the image pin. Every step is idempotent, so
+ * after a failure the container stays listed and a retry finishes the job.
+ *
+ * Idempotent: resolves if the container is already gone.
+ */
+export async function removeContainer(ctx: ServerContext, id: ContainerId, opts?: CallOptions): Promise<void> {
+  const task = ctx.tasks.get(id);
+  if (!task) return;
+  await task.locked(async () => {
+    if (task.state === 'deleted') return;
+    try {
+      if (task.state !== 'stopped') await killAndWait(ctx, task, opts);
+      await ctx.runc.delete(id, { force: true }).catch((err: unknown) => {
+        if (!isRuntimeError(err, 'NotFound')) throw err;
+      });
+      await unmountOverlay(task.dir);
+      const left = await removeCgroup(task.record.cgroupsPath);
+      if (left.length) throw new RuntimeError('Internal', `cgroups still in use: ${left.join(', ')}`);
+      await rm(task.dir, { recursive: true, force: true });
+      await rm(join(ctx.paths.exits, id), { force: true });
+      await ctx.rootfs.unpin(task.record.imageId, id);
+    } catch (err) {
+      throw toRuntimeError(err, `remove container ${id}`);
+    }
+    task.moveTo('deleted');
+    ctx.tasks.delete(id);
+    emit(ctx, task, 'removed');
+  });
+}
