@@ -71,13 +71,12 @@ export class GarbageCollector {
     const log = this.deps.store.revisionLog;
     for (;;) {
       try {
-        const all = await log.list('/');
         this.byUid.clear();
         this.dependents.clear();
-        for (const kv of all.items) this.observe(this.deps.store.decode(kv), kv.key, false);
+        const revision = await this.index();
         markReady();
         this.kick();
-        for await (const ev of log.watch('/', { afterRevision: all.revision, signal: this.ctl.signal })) {
+        for await (const ev of log.watch('/', { afterRevision: revision, signal: this.ctl.signal })) {
           const obj = this.deps.store.decode(ev.kv);
           this.observe(obj, ev.kv.key, ev.type === 'delete');
         }
@@ -87,6 +86,20 @@ export class GarbageCollector {
         if (!isStoreError(e, 'Compacted')) throw e;
         // fell behind the log: re-list and carry on
       }
+    }
+  }
+
+  /** Indexes every object, a page at a time (so the whole store is never in memory), at one revision. */
+  private async index(): Promise<number> {
+    const log = this.deps.store.revisionLog;
+    let revision = 0;
+    let startKey: string | undefined;
+    for (;;) {
+      const page = await log.list('/', { limit: 500, ...(revision ? { revision } : {}), ...(startKey ? { startKey } : {}) });
+      revision = page.revision;
+      for (const kv of page.items) this.observe(this.deps.store.decode(kv), kv.key, false);
+      if (!page.more || page.items.length === 0) return revision;
+      startKey = `${page.items[page.items.length - 1]!.key}\u0000`;
     }
   }
 
