@@ -3,7 +3,8 @@
  * component schemas. Shared by the validator, the served OpenAPI documents and the
  * generators in `scripts/`.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 
@@ -18,8 +19,20 @@ export interface OpenApiSpec {
   components: { schemas: Record<string, SchemaObject> };
 }
 
-/** Absolute path of `openapi.yaml` at the repository root. */
-export const OPENAPI_PATH: string = fileURLToPath(new URL('../../openapi.yaml', import.meta.url));
+/**
+ * Absolute path of `openapi.yaml` at the repository root: the nearest one above this
+ * module (the sources sit two levels below the root, the `dist/` bundle one).
+ */
+export const OPENAPI_PATH: string = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, 'openapi.yaml');
+    if (existsSync(candidate)) return candidate;
+    const up = dirname(dir);
+    if (up === dir) throw new Error('openapi.yaml not found above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+})();
 
 /** The `$ref` prefix of component schemas in `openapi.yaml`. */
 export const COMPONENT_REF_PREFIX = '#/components/schemas/';
