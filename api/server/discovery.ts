@@ -6,12 +6,16 @@
 import { createHash } from 'node:crypto';
 import { groupsOf, RESOURCES, type ResourceInfo } from '../registry/resources.ts';
 import { parseAccept } from './accept.ts';
+import { CONTAINER_STREAM_SUBRESOURCES } from './container-streams.ts';
 
 const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 const STATUS_VERBS = ['get', 'patch', 'update'];
 
 const storageVersionHash = (r: ResourceInfo): string =>
   createHash('sha256').update(`${r.group}/${r.version}/${r.kind}`).digest('base64').slice(0, 11);
+
+/** The streaming subresources served for `r` (container-streams.ts): log, exec, attach of containers. */
+const streamSubresourcesOf = (r: ResourceInfo) => (r.group === 'berth.dev' && r.plural === 'containers' ? CONTAINER_STREAM_SUBRESOURCES : []);
 
 /** `APIResourceList` for one group-version. */
 export function apiResourceList(group: string, version: string) {
@@ -28,6 +32,8 @@ export function apiResourceList(group: string, version: string) {
       storageVersionHash: storageVersionHash(r),
     });
     if (r.hasStatus) resources.push({ name: `${r.plural}/status`, singularName: '', namespaced: r.namespaced, kind: r.kind, verbs: STATUS_VERBS });
+    // streaming subresources (container-streams.ts), as kube lists pods/log, pods/exec, pods/attach
+    for (const sub of streamSubresourcesOf(r)) resources.push({ name: `${r.plural}/${sub.name}`, singularName: '', namespaced: r.namespaced, kind: sub.kind, verbs: sub.verbs });
   }
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group ? `${group}/${version}` : version, resources };
 }
@@ -70,8 +76,14 @@ export function aggregatedDiscovery(which: 'api' | 'apis', version: 'v2' | 'v2be
           verbs: VERBS,
           ...(r.shortNames.length ? { shortNames: r.shortNames } : {}),
           ...(r.categories.length ? { categories: r.categories } : {}),
-          ...(r.hasStatus
-            ? { subresources: [{ subresource: 'status', responseKind: { group: r.group, version: r.version, kind: r.kind }, verbs: STATUS_VERBS }] }
+          ...(r.hasStatus || streamSubresourcesOf(r).length
+            ? {
+                subresources: [
+                  ...(r.hasStatus ? [{ subresource: 'status', responseKind: { group: r.group, version: r.version, kind: r.kind }, verbs: STATUS_VERBS }] : []),
+                  // streaming subresources (container-streams.ts)
+                  ...streamSubresourcesOf(r).map((sub) => ({ subresource: sub.name, responseKind: { group: r.group, version: r.version, kind: sub.kind }, verbs: sub.verbs })),
+                ],
+              }
             : {}),
         })),
       })),

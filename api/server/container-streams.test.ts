@@ -1,0 +1,247 @@
+/**
+ * Logs and exec end to end: @kubernetes/client-node → API server (HTTPS, bearer
+ * token) → node agent stream server (HTTPS, its own token) → FakeRuntimeService.
+ */
+import https from 'node:https';
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { Exec, KubeConfig, Log } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import WebSocket from 'ws';
+import { ensurePki, type Pki } from '../../cli/pki.ts';
+import { createStreamServer, NAME_LABEL, NAMESPACE_LABEL, type StreamServer } from '../../controllers/node/stream-server.ts';
+import type { ContainerId } from '../../runtime/cri/types.ts';
+import { FakeRuntimeService } from '../../runtime/testing/fake-runtime-service.ts';
+import { MemoryLog } from '../../store/memory/memory-log.ts';
+import { ObjectStore } from '../registry/object-store.ts';
+import { createApiServer, type ApiServer } from './app.ts';
+import { bearerAuth } from './auth.ts';
+import { containerStreams } from './container-streams.ts';
+
+const AGENT_TOKEN = 'api-server-to-agent';
+const CONTAINERS = '/apis/berth.dev/v1/namespaces/default/containers';
+
+let dir: string;
+let pki: Pki;
+let runtime: FakeRuntimeService;
+let agent: StreamServer;
+let api: ApiServer;
+let server: https.Server;
+let url: string;
+let kc: KubeConfig;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'berth-streams-test-'));
+  pki = await ensurePki(dir, { hosts: [] });
+  runtime = new FakeRuntimeService();
+  agent = createStreamServer({ runtime, token: AGENT_TOKEN, tls: { cert: pki.serverCertPem, key: pki.serverKeyPem } });
+  await new Promise<void>((r) => agent.server.listen(0, '127.0.0.1', r));
+  const agentUrl = `https://127.0.0.1:${(agent.server.address() as AddressInfo).port}`;
+
+  const store = new ObjectStore({ log: new MemoryLog() });
+  await store.ensureNamespace('default');
+  const authenticate = bearerAuth({ tokens: new Map([[pki.adminToken, { user: 'admin', groups: ['system:masters'] }]]) });
+  const streams = containerStreams({
+    store,
+    authenticate,
+    dialNode: async (node) => (node === 'node-1' ? { url: agentUrl, ca: pki.caCertPem, token: AGENT_TOKEN } : undefined),
+  });
+  api = createApiServer({ store, logger: pino({ level: 'silent' }), authenticate, extraRouters: [streams.router] });
+  server = https.createServer({ cert: pki.serverCertPem, key: pki.serverKeyPem }, api.app);
+  server.on('upgrade', streams.handleUpgrade);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'berth', server: url, caData: Buffer.from(pki.caCertPem).toString('base64'), skipTLSVerify: false }],
+    users: [{ name: 'admin', token: pki.adminToken }],
+    contexts: [{ name: 'berth', cluster: 'berth', user: 'admin' }],
+    currentContext: 'berth',
+  });
+});
+
+afterAll(async () => {
+  api?.shutdown();
+  await new Promise<void>((r) => (server ? (server.close(() => r()), server.closeAllConnections()) : r()));
+  await agent?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+function request(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; body: any; text: string }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const req = https.request(
+      new URL(path, url),
+      {
+        method,
+        ca: pki.caCertPem,
+        headers: { authorization: `Bearer ${pki.adminToken}`, ...(payload ? { 'content-type': contentType, 'content-length': payload.length } : {}) },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => {
+          let parsed: any;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            /* plain text */
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed, text });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** A Container object bound to `node` (through the status subresource, as the agent reports it) and its running runtime container. */
+async function containerOn(name: string, node: string | undefined, script: string): Promise<ContainerId> {
+  const created = await request('POST', CONTAINERS, { apiVersion: 'berth.dev/v1', kind: 'Container', metadata: { name }, spec: { image: 'busybox' } });
+  expect(created.status).toBe(201);
+  onTestFinished(async () => void (await request('DELETE', `${CONTAINERS}/${name}`)));
+  if (node) {
+    const bound = await request('PATCH', `${CONTAINERS}/${name}/status`, { status: { nodeName: node } }, 'application/merge-patch+json');
+    expect(bound.status).toBe(200);
+  }
+  const id = await runtime.createContainer({
+    name: `default_${name}_1`,
+    image: 'busybox',
+    command: ['sh', '-c', script],
+    labels: { [NAMESPACE_LABEL]: 'default', [NAME_LABEL]: name },
+  });
+  await runtime.startContainer(id);
+  onTestFinished(() => runtime.removeContainer(id));
+  return id;
+}
+
+/** client-node's `Exec`, collecting output and the final Status. */
+async function clientExec(name: string, command: string[], stdin?: string): Promise<{ stdout: string; stderr: string; status: any }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const out = { stdout: '', stderr: '', status: undefined as any };
+  stdout.on('data', (d: Buffer) => (out.stdout += d.toString()));
+  stderr.on('data', (d: Buffer) => (out.stderr += d.toString()));
+  const status = new Promise<any>((resolve, reject) => {
+    new Exec(kc).exec('default', name, name, command, stdout, stderr, stdin === undefined ? null : Readable.from([stdin]), false, resolve).catch(reject);
+  });
+  out.status = await status;
+  return out;
+}
+
+describe('container logs through the API server', () => {
+  it("streams the log to client-node's Log with follow and tailLines, and ends when the container exits", async () => {
+    const id = await containerOn('logger', 'node-1', 'echo one; echo two; echo three; sleep 3600');
+    await vi.waitFor(() => expect(runtime.containers.get(id)?.logs).toHaveLength(3));
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (d: Buffer) => (text += d.toString()));
+    const ended = new Promise<void>((r) => out.on('end', () => r()));
+    await new Log(kc).log('default', 'logger', 'logger', out, { follow: true, tailLines: 2 });
+    await vi.waitFor(() => expect(text).toBe('two\nthree\n'));
+    runtime.simulateExit(id, 0);
+    await ended;
+    expect(text).toBe('two\nthree\n');
+  });
+
+  it('serves the berth path with timestamps', async () => {
+    const id = await containerOn('stamped', 'node-1', 'echo hi; sleep 3600');
+    await vi.waitFor(() => expect(runtime.containers.get(id)?.logs).toHaveLength(1));
+    const res = await request('GET', `${CONTAINERS}/stamped/log?timestamps=true`);
+    expect(res.status).toBe(200);
+    expect(res.text).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z hi\n$/);
+  });
+
+  it.each([
+    { name: 'answers 404 for a Container that does not exist', path: `${CONTAINERS}/ghost/log`, status: 404, message: 'containers.berth.dev "ghost" not found' },
+    { name: 'answers 400 for a Container not on a node yet', path: `${CONTAINERS}/unbound/log`, status: 400, message: 'container unbound is not running on a node yet' },
+    { name: 'answers 503 for a node without a stream endpoint', path: `${CONTAINERS}/elsewhere/log`, status: 503, message: 'node node-2 has no stream endpoint: is its agent running?' },
+    { name: 'refuses exec without an upgrade', path: `${CONTAINERS}/unbound/exec?command=true&stdout=true`, status: 400, message: 'Upgrade request required' },
+  ])('$name', async ({ path, status, message }) => {
+    await containerOn('unbound', undefined, 'sleep 3600');
+    await containerOn('elsewhere', 'node-2', 'sleep 3600');
+    const res = await request('GET', path);
+    expect(res.status).toBe(status);
+    expect(res.body).toMatchObject({ kind: 'Status', status: 'Failure', code: status, message });
+  });
+});
+
+describe('container exec through the API server', () => {
+  it("reports stdout, stderr and the exit code to client-node's Exec", async () => {
+    await containerOn('shell', 'node-1', 'sleep 3600');
+    const r = await clientExec('shell', ['sh', '-c', 'echo out; echo err >&2; exit 3']);
+    expect(r.stdout).toBe('out\n');
+    expect(r.stderr).toBe('err\n');
+    expect(r.status).toMatchObject({ status: 'Failure', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '3' }] } });
+  });
+
+  it('feeds stdin to the command', async () => {
+    await containerOn('catter', 'node-1', 'sleep 3600');
+    const r = await clientExec('catter', ['cat'], 'hello through the proxy\n');
+    expect(r).toEqual({ stdout: 'hello through the proxy\n', stderr: '', status: { metadata: {}, status: 'Success' } });
+  });
+
+  it('refuses exec into a paused container with a clear message', async () => {
+    const id = await containerOn('frozen', 'node-1', 'sleep 3600');
+    await runtime.pauseContainer(id);
+    const r = await clientExec('frozen', ['true']);
+    expect(r.status).toMatchObject({ status: 'Failure', message: 'cannot exec into a paused container' });
+  });
+
+  it('answers 404 to an exec of a missing Container', async () => {
+    await expect(clientExec('missing', ['true'])).rejects.toMatchObject({ message: 'Unexpected server response: 404' });
+  });
+
+  it('passes the negotiated sub-protocol through on the berth path, and refuses a missing token', async () => {
+    await containerOn('raw', 'node-1', 'sleep 3600');
+    const open = (token: string) =>
+      new WebSocket(`${url.replace('https', 'wss')}${CONTAINERS}/raw/exec?command=echo&command=hi&stdout=true`, ['v4.channel.k8s.io'], {
+        ca: pki.caCertPem,
+        headers: { authorization: `Bearer ${token}` },
+      });
+    const ws = open(pki.adminToken);
+    const frames: Buffer[] = [];
+    ws.on('message', (d: Buffer) => frames.push(d));
+    await new Promise<void>((resolve, reject) => (ws.on('close', () => resolve()), ws.on('error', reject)));
+    expect(ws.protocol).toBe('v4.channel.k8s.io');
+    expect(frames.map((f) => [f[0], f.subarray(1).toString()])).toEqual([
+      [1, 'hi\n'],
+      [3, '{"metadata":{},"status":"Success"}'],
+    ]);
+
+    const refused = open('wrong');
+    const status = await new Promise<number>((resolve) => refused.on('unexpected-response', (_q, res) => resolve(res.statusCode ?? 0)));
+    expect(status).toBe(401);
+  });
+
+  it("passes the agent's refusal of attach through as is", async () => {
+    await containerOn('attached', 'node-1', 'sleep 3600');
+    const ws = new WebSocket(`${url.replace('https', 'wss')}${CONTAINERS}/attached/attach?stdout=true`, ['v5.channel.k8s.io'], {
+      ca: pki.caCertPem,
+      headers: { authorization: `Bearer ${pki.adminToken}` },
+    });
+    const refusal = await new Promise<{ code: number; body: any }>((resolve) =>
+      ws.on('unexpected-response', (_q, res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c));
+        res.on('end', () => resolve({ code: res.statusCode ?? 0, body: JSON.parse(text) }));
+      }),
+    );
+    expect(refusal).toMatchObject({ code: 501, body: { kind: 'Status', code: 501, message: expect.stringContaining('attach is not supported by this node yet') } });
+  });
+
+  it('lists the streaming subresources in discovery', async () => {
+    const res = await request('GET', '/apis/berth.dev/v1');
+    const by = Object.fromEntries(res.body.resources.map((r: any) => [r.name, r]));
+    expect(by['containers/log']).toMatchObject({ verbs: ['get'] });
+    expect(by['containers/exec']).toMatchObject({ verbs: ['create', 'get'], kind: 'ContainerExecOptions' });
+    expect(by['containers/attach']).toMatchObject({ verbs: ['create', 'get'], kind: 'ContainerAttachOptions' });
+  });
+});

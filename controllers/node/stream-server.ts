@@ -1,0 +1,440 @@
+/**
+ * The node agent's stream server (kubelet's streaming server): container logs over
+ * plain HTTP and exec over WebSocket with the Kubernetes channel protocols, for the
+ * API server to proxy to. Only the API server calls it, with a shared bearer token.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { once } from 'node:events';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { Duplex, Readable, Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import type { RuntimeService } from '../../runtime/cri/runtime-service.ts';
+import { isRuntimeError, type RuntimeErrorCode } from '../../runtime/cri/errors.ts';
+import type { ExecStreams, LogLine, RuntimeContainer } from '../../runtime/cri/types.ts';
+import { silentLogger, type Logger } from '../framework/logger.ts';
+
+/** Label of a runtime container: the namespace of its `Container` object. */
+export const NAMESPACE_LABEL = 'berth.dev/namespace';
+/** Label of a runtime container: the name of its `Container` object. */
+export const NAME_LABEL = 'berth.dev/name';
+
+/** Channel protocols served, in order of preference (client-go and client-node offer v5 first). */
+export const STREAM_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'] as const;
+
+/** Channel numbers of the Kubernetes streaming protocols. */
+export const Channel = { stdin: 0, stdout: 1, stderr: 2, error: 3, resize: 4, close: 255 } as const;
+
+/** Above this many bytes queued on the WebSocket, output streams pause until it drains. */
+const HIGH_WATER_BYTES = 1 << 20;
+
+export interface StreamServerOptions {
+  readonly runtime: RuntimeService;
+  /** Shared secret the API server presents as `Authorization: Bearer <token>`. */
+  readonly token: string;
+  readonly logger?: Logger;
+  /** Serve HTTPS with this certificate chain and key (PEM); absent: plain HTTP. */
+  readonly tls?: { readonly cert: string; readonly key: string };
+}
+
+export interface StreamServer {
+  /** Not yet listening: the caller calls `server.listen(...)`. */
+  readonly server: http.Server | https.Server;
+  /** Ends every open log stream and exec session (killing the exec'd processes), then closes the server. */
+  close(): Promise<void>;
+}
+
+/** A Kubernetes `Status` (apimachinery `metav1.Status`), as sent on the error channel and in error responses. */
+export interface StreamStatus {
+  readonly kind?: 'Status';
+  readonly apiVersion?: 'v1';
+  readonly metadata: Record<string, never>;
+  readonly status: 'Success' | 'Failure';
+  readonly message?: string;
+  readonly reason?: string;
+  readonly code?: number;
+  readonly details?: { readonly causes?: readonly { readonly reason: string; readonly message: string }[] };
+}
+
+class StreamError extends Error {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Creates the agent's stream server. Routes, all `GET`, all behind the bearer token:
+ *
+ * - `/containers/NS/NAME/log?follow&tailLines&sinceSeconds&sinceTime&timestamps&limitBytes`:
+ *   the log of the newest runtime container labelled `NAMESPACE_LABEL=NS`,
+ *   `NAME_LABEL=NAME`, as plain text lines (each prefixed with its UTC RFC3339
+ *   timestamp with nanoseconds and a space when `timestamps=true`, as kubelet does);
+ *   with `follow`, until the container exits or the client goes. `container` is accepted and ignored.
+ * - `/containers/NS/NAME/exec?command=…&command=…&stdin&stdout&stderr&tty`, upgraded to
+ *   WebSocket with `v5.channel.k8s.io` or `v4.channel.k8s.io`: channel 0 stdin, 1 stdout,
+ *   2 stderr, 3 the final `Status` (Success, or Failure with reason `NonZeroExitCode` and
+ *   the exit code as cause `ExitCode`, or the runtime's refusal such as
+ *   `cannot exec into a paused container`), 4 resize `{"Width","Height"}`, and (v5) 255 to
+ *   half-close stdin. The connection closes after the Status; a client that goes first
+ *   kills the process.
+ * - `/containers/NS/NAME/attach`: 501, the runtime cannot attach yet.
+ *
+ * Request errors (bad token 401, no such container 404, missing upgrade or bad
+ * parameters 400) are answered with a `Status` body before any upgrade.
+ */
+export function createStreamServer(opts: StreamServerOptions): StreamServer {
+  const log = opts.logger ?? silentLogger;
+  const expected = sha256(opts.token);
+  const sessions = new Set<Session>();
+  const logStreams = new Set<ServerResponse>();
+  const wss = new WebSocketServer({
+    noServer: true,
+    handleProtocols: (offered) => STREAM_PROTOCOLS.find((p) => offered.has(p)) ?? false,
+  });
+
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    void serveHttp(req, res).catch((err) => replyError(res, err));
+  };
+  const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : http.createServer(handler);
+  server.requestTimeout = 0; // followed logs are long
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    void serveUpgrade(req, socket, head).catch((err) => rejectUpgrade(socket, err));
+  });
+
+  function authorize(req: IncomingMessage): void {
+    const m = /^bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    if (!m || !timingSafeEqual(sha256(m[1]!), expected)) throw new StreamError(401, 'Unauthorized', 'Unauthorized');
+  }
+
+  async function serveHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    authorize(req);
+    const route = parseRoute(req);
+    if (req.method !== 'GET') throw new StreamError(405, 'MethodNotAllowed', `${req.method} is not allowed on ${route.path}`);
+    if (route.verb !== 'log') throw new StreamError(400, 'BadRequest', 'Upgrade request required');
+    const container = await findContainer(route.namespace, route.name);
+    logStreams.add(res);
+    res.on('close', () => logStreams.delete(res));
+    await streamLog(opts.runtime, container, route.query, res);
+  }
+
+  async function serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    authorize(req);
+    const route = parseRoute(req);
+    if (route.verb === 'log') throw new StreamError(400, 'BadRequest', 'log is not served over WebSocket');
+    if (route.verb === 'attach') {
+      throw new StreamError(501, 'NotImplemented', 'attach is not supported by this node yet: the runtime cannot attach to a running container; use exec');
+    }
+    const exec = parseExecQuery(route.query);
+    const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+    const protocol = STREAM_PROTOCOLS.find((p) => offered.includes(p));
+    if (!protocol) throw new StreamError(400, 'BadRequest', `unsupported streaming protocol: offer one of ${STREAM_PROTOCOLS.join(', ')}`);
+    const container = await findContainer(route.namespace, route.name);
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const session = new Session(ws, protocol, exec, log.child({ container: `${route.namespace}/${route.name}`, id: container.id }));
+      sessions.add(session);
+      void session
+        .run(() => opts.runtime.exec(container.id, { cmd: exec.command, tty: exec.tty, stdin: exec.stdin }, { signal: session.signal }))
+        .finally(() => sessions.delete(session));
+    });
+  }
+
+  async function findContainer(namespace: string, name: string): Promise<RuntimeContainer> {
+    const found = await opts.runtime.listContainers({ labels: { [NAMESPACE_LABEL]: namespace, [NAME_LABEL]: name } });
+    const newest = found.sort((a, b) => b.createdAtMs - a.createdAtMs)[0];
+    if (!newest) throw new StreamError(404, 'NotFound', `container ${namespace}/${name} has no runtime container on this node`);
+    return newest;
+  }
+
+  function replyError(res: ServerResponse, err: unknown): void {
+    const e = toStreamError(err);
+    if (e.code >= 500) log.error({ err }, 'stream request failed');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const body = JSON.stringify(failure(e));
+    res.writeHead(e.code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+  }
+
+  function rejectUpgrade(socket: Duplex, err: unknown): void {
+    const e = toStreamError(err);
+    if (e.code >= 500 && e.code !== 501) log.error({ err }, 'stream upgrade failed');
+    writeHttpError(socket, e.code, failure(e));
+  }
+
+  return {
+    server,
+    close: async () => {
+      for (const s of sessions) s.abort();
+      for (const r of logStreams) r.destroy();
+      wss.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
+
+interface Route {
+  readonly path: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly verb: 'log' | 'exec' | 'attach';
+  readonly query: URLSearchParams;
+}
+
+function parseRoute(req: IncomingMessage): Route {
+  const url = new URL(req.url ?? '/', 'http://agent');
+  const m = /^\/containers\/([^/]+)\/([^/]+)\/(log|exec|attach)$/.exec(url.pathname);
+  if (!m) throw new StreamError(404, 'NotFound', 'the server could not find the requested resource');
+  return { path: url.pathname, namespace: decodeURIComponent(m[1]!), name: decodeURIComponent(m[2]!), verb: m[3] as Route['verb'], query: url.searchParams };
+}
+
+interface ExecQuery {
+  readonly command: string[];
+  readonly stdin: boolean;
+  readonly stdout: boolean;
+  readonly stderr: boolean;
+  readonly tty: boolean;
+}
+
+function parseExecQuery(q: URLSearchParams): ExecQuery {
+  const exec = { command: q.getAll('command'), stdin: flag(q, 'stdin'), stdout: flag(q, 'stdout'), stderr: flag(q, 'stderr'), tty: flag(q, 'tty') };
+  if (exec.command.length === 0) throw new StreamError(400, 'BadRequest', 'you must specify at least one command for the container');
+  if (!exec.stdin && !exec.stdout && !exec.stderr) throw new StreamError(400, 'BadRequest', 'you must specify at least 1 of stdin, stdout, stderr');
+  return exec;
+}
+
+/** Serves one log request: headers at once (a followed log may be silent for long), then lines as they come. */
+async function streamLog(runtime: RuntimeService, container: RuntimeContainer, q: URLSearchParams, res: ServerResponse): Promise<void> {
+  const tailLines = intParam(q, 'tailLines');
+  const sinceSeconds = intParam(q, 'sinceSeconds');
+  const limitBytes = intParam(q, 'limitBytes');
+  const sinceTime = q.get('sinceTime');
+  if (sinceSeconds !== undefined && sinceTime) throw new StreamError(400, 'BadRequest', 'at most one of sinceTime or sinceSeconds may be specified');
+  const sinceTimeMs = sinceTime ? Date.parse(sinceTime) : undefined;
+  if (Number.isNaN(sinceTimeMs)) throw new StreamError(400, 'BadRequest', `sinceTime must be an RFC3339 time, got ${JSON.stringify(sinceTime)}`);
+  const sinceMs = sinceSeconds !== undefined ? Date.now() - sinceSeconds * 1000 : sinceTimeMs;
+  const timestamps = flag(q, 'timestamps');
+
+  const abort = new AbortController();
+  res.on('close', () => abort.abort());
+  const lines = runtime.logs(
+    container.id,
+    { follow: flag(q, 'follow'), ...(tailLines !== undefined ? { tailLines } : {}), ...(sinceMs !== undefined ? { sinceMs } : {}) },
+    { signal: abort.signal },
+  );
+  res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+  res.flushHeaders();
+  let atLineStart = true;
+  let budget = limitBytes ?? Infinity;
+  try {
+    for await (const line of lines) {
+      const text = `${timestamps && atLineStart ? `${toRfc3339NanoUtc(line.timestamp)} ` : ''}${line.text}${line.partial ? '' : '\n'}`;
+      atLineStart = !line.partial;
+      let bytes = Buffer.from(text);
+      if (bytes.length > budget) bytes = bytes.subarray(0, budget);
+      budget -= bytes.length;
+      if (!res.write(bytes)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+      if (budget <= 0 || res.destroyed) break;
+    }
+  } catch (err) {
+    // headers are out: all a stream error can do is end the response early
+    if (!res.destroyed) res.destroy(err as Error);
+    return;
+  }
+  res.end();
+}
+
+/**
+ * One exec session on a WebSocket speaking a channel protocol: relays stdin and
+ * resize in, stdout and stderr out, and ends with one `Status` on the error channel.
+ */
+class Session {
+  private readonly abortController = new AbortController();
+  readonly signal = this.abortController.signal;
+  /** Set once the final Status is decided: a client that closes after this did not cut the process short. */
+  private done = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly protocol: string,
+    private readonly query: ExecQuery,
+    private readonly log: Logger,
+  ) {}
+
+  abort(): void {
+    this.abortController.abort();
+    this.ws.terminate();
+  }
+
+  async run(start: () => Promise<ExecStreams>): Promise<void> {
+    const ws = this.ws;
+    const clientGone = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+    ws.on('error', (err) => this.log.debug({ err }, 'exec websocket error'));
+    let streams: ExecStreams;
+    try {
+      streams = await start();
+    } catch (err) {
+      this.finish(refusal(err));
+      return;
+    }
+    void clientGone.then(() => {
+      if (!this.done) streams.close(); // the client went first: end the process, as kubelet does
+    });
+    ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(toBuffer(data), isBinary, streams));
+    const outputs = [this.pump(streams.stdout, Channel.stdout, this.query.stdout)];
+    if (streams.stderr) outputs.push(this.pump(streams.stderr, this.query.tty ? Channel.stdout : Channel.stderr, this.query.stderr));
+    try {
+      const [exitCode] = await Promise.all([streams.exit, ...outputs]);
+      this.finish(exitCode === 0 ? { metadata: {}, status: 'Success' } : nonZeroExit(this.query.command, exitCode));
+    } catch (err) {
+      this.finish(refusal(err));
+    }
+  }
+
+  private finish(status: StreamStatus): void {
+    this.done = true;
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    this.ws.send(frame(Channel.error, Buffer.from(JSON.stringify(status))));
+    this.ws.close(1000);
+  }
+
+  private onMessage(data: Buffer, isBinary: boolean, streams: ExecStreams): void {
+    if (!isBinary || data.length === 0) return; // the base64 protocols are not served
+    const payload = data.subarray(1);
+    switch (data[0]) {
+      case Channel.stdin:
+        if (streams.stdin && payload.length > 0) (streams.stdin as Writable).write(payload);
+        return;
+      case Channel.resize: {
+        try {
+          const size = JSON.parse(payload.toString('utf8')) as { Width?: number; Height?: number };
+          if (Number.isInteger(size.Width) && Number.isInteger(size.Height)) streams.resize(size.Width!, size.Height!);
+        } catch {
+          this.log.debug({ payload: payload.toString('utf8') }, 'ignoring a malformed resize message');
+        }
+        return;
+      }
+      case Channel.close:
+        if (this.protocol === 'v5.channel.k8s.io' && payload[0] === Channel.stdin) streams.stdin?.end();
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Sends a runtime stream on `channel` (or drains it when the client did not ask for it); resolves when it ends. */
+  private async pump(stream: NodeJS.ReadableStream, channel: number, wanted: boolean): Promise<void> {
+    const r = stream as Readable;
+    if (!wanted) {
+      r.resume();
+      await finished(r).catch(() => {});
+      return;
+    }
+    r.on('data', (chunk: Buffer) => {
+      if (this.ws.readyState !== this.ws.OPEN) return;
+      this.ws.send(frame(channel, chunk), () => {
+        if (r.isPaused() && this.ws.bufferedAmount < HIGH_WATER_BYTES / 2) r.resume();
+      });
+      if (this.ws.bufferedAmount > HIGH_WATER_BYTES) r.pause();
+    });
+    await finished(r).catch(() => {});
+  }
+}
+
+function frame(channel: number, payload: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(payload.length + 1);
+  out[0] = channel;
+  payload.copy(out, 1);
+  return out;
+}
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+/** The error-channel Status kubelet sends for a non-zero exit; client-node reads the code from `details.causes`. */
+export function nonZeroExit(command: readonly string[], exitCode: number): StreamStatus {
+  return {
+    metadata: {},
+    status: 'Failure',
+    message: `command terminated with non-zero exit code: error executing command [${command.join(' ')}], exit code ${exitCode}`,
+    reason: 'NonZeroExitCode',
+    details: { causes: [{ reason: 'ExitCode', message: String(exitCode) }] },
+  };
+}
+
+function refusal(err: unknown): StreamStatus {
+  const e = toStreamError(err);
+  return { metadata: {}, status: 'Failure', message: e.message, reason: e.reason, code: e.code };
+}
+
+const RUNTIME_CODES: Record<RuntimeErrorCode, [number, string]> = {
+  NotFound: [404, 'NotFound'],
+  AlreadyExists: [409, 'AlreadyExists'],
+  FailedPrecondition: [409, 'Conflict'],
+  InvalidArgument: [400, 'BadRequest'],
+  Unavailable: [503, 'ServiceUnavailable'],
+  Internal: [500, 'InternalError'],
+};
+
+function toStreamError(err: unknown): StreamError {
+  if (err instanceof StreamError) return err;
+  if (isRuntimeError(err)) {
+    const [code, reason] = RUNTIME_CODES[err.code];
+    return new StreamError(code, reason, err.message);
+  }
+  return new StreamError(500, 'InternalError', `internal error: ${(err as Error)?.message ?? String(err)}`);
+}
+
+function failure(e: StreamError): StreamStatus {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: e.message, reason: e.reason, code: e.code };
+}
+
+/** Writes a whole HTTP error response with a `Status` body on a not-yet-upgraded socket, then closes it. */
+export function writeHttpError(socket: Duplex, code: number, status: StreamStatus): void {
+  if (socket.destroyed) return;
+  const body = JSON.stringify(status);
+  socket.end(
+    `HTTP/1.1 ${code} ${http.STATUS_CODES[code] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** `true`/`1` are true, as Kubernetes' query-parameter conversion reads booleans. */
+function flag(q: URLSearchParams, name: string): boolean {
+  const v = q.get(name);
+  return v === 'true' || v === '1';
+}
+
+function intParam(q: URLSearchParams, name: string): number | undefined {
+  const v = q.get(name);
+  if (v === null || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new StreamError(400, 'BadRequest', `${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/**
+ * A CRI log timestamp (RFC3339 with nanoseconds and any offset) as kubelet prints it with
+ * `timestamps=true`: UTC, exactly nine fractional digits (`2024-05-01T10:00:00.120000000Z`).
+ */
+export function toRfc3339NanoUtc(ts: LogLine['timestamp']): string {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)$/i.exec(ts);
+  if (!m) return ts;
+  const ms = Date.parse(`${m[1]}${m[3]}`);
+  if (Number.isNaN(ms)) return ts;
+  return `${new Date(ms).toISOString().slice(0, 19)}.${(m[2] ?? '').padEnd(9, '0').slice(0, 9)}Z`;
+}
+
+function sha256(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}
