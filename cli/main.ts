@@ -1,45 +1,153 @@
 /**
  * The `berth` program: one binary, several roles. Flags and wiring only.
+ *
+ * - `berth server`: API server + SQLite + control-plane controllers + node agent.
+ * - `berth controllers --kubeconfig F`: scheduler and node lifecycle, leader-elected.
+ * - `berth agent --kubeconfig F`: this machine's node agent.
+ *
+ * `controllers` and `agent` serve `/metrics` and `/healthz` over plain HTTP when
+ * given `--metrics-listen host:port` (off by default); `server` serves both on its HTTPS port.
  */
-import { Command, Option } from 'commander';
-import { homedir } from 'node:os';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { ApiClient } from '../controllers/framework/index.ts';
+import { BERTH_VERSION, openNodeRuntime, startAgent } from './agent.ts';
+import { startControllers } from './controllers.ts';
+import { createLogger, LOG_LEVELS } from './logger.ts';
+import { startMetricsListener, type MetricsListener } from './metrics-listener.ts';
 import { startServer } from './server.ts';
 
 const defaultDataDir = (): string =>
   process.getuid?.() === 0 ? '/var/lib/berth' : join(process.env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share'), 'berth');
 
+/** `40s`, `2m`, `500ms` or plain seconds, as milliseconds. */
+export function parseDurationMs(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) throw new InvalidArgumentError(`not a duration: ${JSON.stringify(v)} (e.g. 40s, 2m, 500ms)`);
+  return Number(m[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+}
+
+const logLevelOption = () => new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info');
+const metricsListenOption = () => new Option('--metrics-listen <host:port>', 'serve /metrics and /healthz over HTTP here (port 0: any free port); off when absent');
+
+/** Stops `stop` once on SIGTERM or SIGINT, then exits 0 (1 if stopping failed). */
+function onSignals(logger: Logger, stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    stop().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        logger.error({ err: e }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => handler('SIGTERM'));
+  process.on('SIGINT', () => handler('SIGINT'));
+}
+
+/** A registry with the process metrics, for the standalone roles. */
+function processRegistry(): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+async function maybeListen(listen: string | undefined, registry: Registry, healthy: () => boolean, logger: Logger): Promise<MetricsListener | undefined> {
+  if (!listen) return undefined;
+  const l = await startMetricsListener({ listen, registry, healthy });
+  logger.info({ url: l.url }, 'serving /metrics and /healthz');
+  return l;
+}
+
 /** Builds the command tree (exported for tests). */
 export function buildProgram(): Command {
   const program = new Command('berth')
     .description('Docker-style containers from declarative, Kubernetes-style manifests')
-    .version('0.1.0');
+    .version(BERTH_VERSION);
 
   program
     .command('server')
     .description('run everything in one process: API server (SQLite), controllers, node agent')
-    .option('--data-dir <dir>', 'where the database, PKI and kubeconfig live', defaultDataDir())
+    .option('--data-dir <dir>', 'where the database, PKI, kubeconfig, images and containers live', defaultDataDir())
     .option('--listen <host:port>', 'address to serve HTTPS on', '127.0.0.1:7443')
     .option('--host <name...>', 'extra DNS names or IPs for the serving certificate')
-    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'))
-    .action(async (o: { dataDir: string; listen: string; host?: string[]; logLevel: string }) => {
-      const server = await startServer({ dataDir: o.dataDir, listen: o.listen, logLevel: o.logLevel, ...(o.host ? { hosts: o.host } : {}) });
+    .addOption(new Option('--runtime <kind>', 'container runtime of the built-in agent (default: runc as root with runc and conmon installed, else none)').choices(['runc', 'fake', 'none']))
+    .option('--node-name <name>', 'name of this machine\'s Node', hostname())
+    .option('--no-controllers', 'do not run the scheduler and node lifecycle controllers')
+    .option('--node-grace-period <duration>', 'time without a heartbeat before a node is marked not ready', parseDurationMs)
+    .addOption(logLevelOption())
+    .action(async (o: { dataDir: string; listen: string; host?: string[]; runtime?: 'runc' | 'fake' | 'none'; nodeName: string; controllers: boolean; nodeGracePeriod?: number; logLevel: string }) => {
+      const server = await startServer({
+        dataDir: o.dataDir,
+        listen: o.listen,
+        logLevel: o.logLevel,
+        nodeName: o.nodeName,
+        controllers: o.controllers,
+        ...(o.host ? { hosts: o.host } : {}),
+        ...(o.runtime ? { runtime: o.runtime } : {}),
+        ...(o.nodeGracePeriod !== undefined ? { nodeGracePeriodMs: o.nodeGracePeriod } : {}),
+      });
       process.stderr.write(`berth server: serving on ${server.url}\nkubeconfig: ${server.kubeconfigPath}\n  export KUBECONFIG=${server.kubeconfigPath}\n`);
-      let stopping = false;
-      const stop = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        server.logger.info({ signal }, 'shutting down');
-        server.close().then(
-          () => process.exit(0),
-          (e) => {
-            server.logger.error({ err: e }, 'shutdown failed');
-            process.exit(1);
-          },
-        );
-      };
-      process.on('SIGTERM', () => stop('SIGTERM'));
-      process.on('SIGINT', () => stop('SIGINT'));
+      onSignals(server.logger, () => server.close());
+    });
+
+  program
+    .command('controllers')
+    .description('run the control-plane controllers (scheduler, node lifecycle) against an API server')
+    .requiredOption('--kubeconfig <file>', 'kubeconfig of the API server')
+    .option('--no-leader-elect', 'run without leader election (only one instance may run)')
+    .option('--node-grace-period <duration>', 'time without a heartbeat before a node is marked not ready', parseDurationMs)
+    .addOption(metricsListenOption())
+    .addOption(logLevelOption())
+    .action(async (o: { kubeconfig: string; leaderElect: boolean; nodeGracePeriod?: number; metricsListen?: string; logLevel: string }) => {
+      const logger = createLogger({ level: o.logLevel, name: 'berth-controllers' });
+      const registry = processRegistry();
+      const client = ApiClient.fromKubeconfigFile(o.kubeconfig, { fieldManager: 'berth-controllers' });
+      const controllers = await startControllers({
+        client,
+        registry,
+        logger,
+        leaderElect: o.leaderElect,
+        ...(o.nodeGracePeriod !== undefined ? { nodeGracePeriodMs: o.nodeGracePeriod } : {}),
+      });
+      const listener = await maybeListen(o.metricsListen, registry, () => true, logger);
+      onSignals(logger, async () => {
+        await controllers.stop();
+        await listener?.close();
+        client.close();
+      });
+    });
+
+  program
+    .command('agent')
+    .description("run this machine's node agent: registers the Node and runs the Containers bound to it")
+    .requiredOption('--kubeconfig <file>', 'kubeconfig of the API server')
+    .option('--node-name <name>', 'name of this machine\'s Node', hostname())
+    .option('--data-dir <dir>', 'where images and containers live', defaultDataDir())
+    .addOption(new Option('--role <role>', 'spec.role if the agent creates its Node').choices(['manager', 'worker']).default('worker'))
+    .addOption(new Option('--runtime <kind>', 'container runtime').choices(['runc', 'fake']).default('runc'))
+    .addOption(metricsListenOption())
+    .addOption(logLevelOption())
+    .action(async (o: { kubeconfig: string; nodeName: string; dataDir: string; role: 'manager' | 'worker'; runtime: 'runc' | 'fake'; metricsListen?: string; logLevel: string }) => {
+      const logger = createLogger({ level: o.logLevel, name: 'berth-agent' });
+      const registry = processRegistry();
+      const client = ApiClient.fromKubeconfigFile(o.kubeconfig, { fieldManager: 'berth-agent' });
+      const node = openNodeRuntime(o.runtime, o.dataDir, logger);
+      const agent = await startAgent({ client, runtime: node.runtime, images: node.images, registry, logger, nodeName: o.nodeName, role: o.role });
+      const listener = await maybeListen(o.metricsListen, registry, () => true, logger);
+      onSignals(logger, async () => {
+        await agent.stop();
+        await node.close();
+        await listener?.close();
+        client.close();
+      });
     });
 
   return program;

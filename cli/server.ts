@@ -1,7 +1,9 @@
 /**
  * `berth server`: everything in one process for one machine. Wiring only: it opens
  * the SQLite store, makes the PKI and kubeconfig, builds the API server with auth,
- * logs and metrics, starts the garbage collector, and serves HTTPS.
+ * logs and metrics, starts the garbage collector, serves HTTPS, and then runs the
+ * control-plane controllers (`cli/controllers.ts`) and the node agent (`cli/agent.ts`)
+ * as clients of that same HTTPS endpoint.
  * The test harness starts servers through `startServer` too, so tests run what users run.
  */
 import { mkdir } from 'node:fs/promises';
@@ -23,6 +25,14 @@ import { resourcePrefix } from '../api/registry/keys.ts';
 import { ensurePki } from './pki.ts';
 import { adminKubeconfigPath, writeKubeconfig } from './kubeconfig.ts';
 import { createLogger } from './logger.ts';
+import { ApiClient } from '../controllers/framework/index.ts';
+import type { ImageService, RuntimeService } from '../runtime/cri/index.ts';
+import { defaultRuntimeKind, openNodeRuntime, startAgent, whyNoRuntime, type NodeRuntime, type RunningAgent, type RuntimeKind } from './agent.ts';
+import { startControllers, type RunningControllers } from './controllers.ts';
+import { containerStreams } from '../api/server/container-streams.ts';
+import type { NodeEndpoint } from '../api/server/node-proxy.ts';
+import { createStreamServer, type StreamServer } from '../controllers/node/stream-server.ts';
+import { randomBytes } from 'node:crypto';
 
 /** Namespaces that exist from the first start. */
 export const INITIAL_NAMESPACES = ['default', 'berth-system'] as const;
@@ -39,6 +49,20 @@ export interface ServerOptions {
   readonly storage?: 'sqlite' | 'memory';
   /** Shorter watch timeouts for tests. */
   readonly minWatchTimeoutMs?: number;
+  /**
+   * The node agent's runtime: `runc` (conmon + runc, needs root), `fake` (in memory:
+   * tests, benchmarks) or `none` (no agent). Default `runc` when running as root with
+   * runc and conmon installed, else `none` with a warning.
+   */
+  readonly runtime?: RuntimeKind;
+  /** Run the control-plane controllers (scheduler, node lifecycle). Default true. */
+  readonly controllers?: boolean;
+  /** The agent's Node name. Default the hostname. */
+  readonly nodeName?: string;
+  /** Time without a heartbeat before a node is marked not ready. Default 40 s. */
+  readonly nodeGracePeriodMs?: number;
+  /** The agent's heartbeat interval. Default 10 s. */
+  readonly heartbeatIntervalMs?: number;
 }
 
 /** A running `berth server`. */
@@ -52,7 +76,17 @@ export interface RunningServer {
   readonly store: ObjectStore;
   readonly logger: Logger;
   readonly metrics: ApiMetrics;
-  /** Stops serving, ends watches, stops background work and closes the store. */
+  /** The agent's runtime (`FakeRuntimeService` with `runtime: 'fake'`); undefined without an agent. */
+  readonly runtime?: RuntimeService;
+  /** The agent's image store (`<dataDir>/images`); undefined without an agent. */
+  readonly images?: ImageService;
+  readonly agent?: RunningAgent;
+  readonly controllers?: RunningControllers;
+  /**
+   * Drains the agent's and the control plane's controllers, closes the runtime
+   * (containers keep running), stops serving, ends watches, stops background work and
+   * closes the store.
+   */
   close(): Promise<void>;
 }
 
@@ -94,13 +128,19 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   gc.start();
 
   const watchEnds = new Map<object, (() => void)[]>();
+  const authenticate = bearerAuth({
+    tokens: new Map([[pki.adminToken, { user: 'admin', groups: ['system:masters'] }]]),
+    anonymousPaths: PUBLIC_INFO_PATHS,
+  });
+  // Logs and exec are served by the node agent's stream server; the API server proxies to it.
+  // All-in-one, every container is on the local agent.
+  let localStreams: NodeEndpoint | undefined;
+  const streams = containerStreams({ store, authenticate, dialNode: async () => localStreams });
   const api = createApiServer({
     store,
     logger,
-    authenticate: bearerAuth({
-      tokens: new Map([[pki.adminToken, { user: 'admin', groups: ['system:masters'] }]]),
-      anonymousPaths: PUBLIC_INFO_PATHS,
-    }),
+    authenticate,
+    extraRouters: [streams.router],
     observers: [requestLogger(logger.child({ component: 'apiserver' })), metrics.middleware()],
     metricsHandler: metrics.handler(),
     watchHooks: {
@@ -116,6 +156,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const server = https.createServer({ cert: pki.serverCertPem, key: pki.serverKeyPem, keepAliveTimeout: 65_000 }, api.app);
   server.requestTimeout = 0; // watches and log streams are long
+  server.on('upgrade', streams.handleUpgrade);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -129,6 +170,72 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   await writeKubeconfig(kubeconfigPath, { server: url, caPem: pki.caCertPem, token: pki.adminToken });
   logger.info({ url, kubeconfig: kubeconfigPath, dataDir: opts.dataDir }, 'berth server is serving');
 
+  // Controllers and agent are API clients like any other, over the same HTTPS endpoint.
+  const runtimeKind = opts.runtime ?? defaultRuntimeKind();
+  if (opts.runtime === undefined && runtimeKind === 'none') logger.warn({ reason: whyNoRuntime() }, 'no container runtime: running without a node agent');
+  const client = ApiClient.fromKubeconfigFile(kubeconfigPath, { fieldManager: 'berth-server' });
+  let controllers: RunningControllers | undefined;
+  let nodeRuntime: NodeRuntime | undefined;
+  let agent: RunningAgent | undefined;
+  let agentStreams: StreamServer | undefined;
+  const stopClients = async () => {
+    await agentStreams?.close();
+    await agent?.stop();
+    await controllers?.stop();
+    await nodeRuntime?.close();
+    client.close();
+  };
+  const stopServing = async () => {
+    api.shutdown();
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+      setTimeout(() => server.closeAllConnections(), 2_000).unref();
+    });
+    await gc.stop();
+    await log.close();
+  };
+  try {
+    if (opts.controllers !== false) {
+      controllers = await startControllers({
+        client,
+        registry: metrics.registry,
+        logger,
+        ...(opts.nodeGracePeriodMs !== undefined ? { nodeGracePeriodMs: opts.nodeGracePeriodMs } : {}),
+      });
+    }
+    if (runtimeKind !== 'none') {
+      nodeRuntime = openNodeRuntime(runtimeKind, opts.dataDir, logger);
+      const streamToken = randomBytes(32).toString('base64url');
+      agentStreams = createStreamServer({
+        runtime: nodeRuntime.runtime,
+        token: streamToken,
+        logger: logger.child({ component: 'stream-server' }),
+        tls: { cert: pki.serverCertPem, key: pki.serverKeyPem },
+      });
+      const streamServer = agentStreams.server;
+      await new Promise<void>((resolve, reject) => {
+        streamServer.once('error', reject);
+        streamServer.listen(0, '127.0.0.1', () => resolve());
+      });
+      localStreams = { url: `https://127.0.0.1:${(streamServer.address() as AddressInfo).port}`, ca: pki.caCertPem, token: streamToken };
+      agent = await startAgent({
+        client,
+        runtime: nodeRuntime.runtime,
+        images: nodeRuntime.images,
+        registry: metrics.registry,
+        logger,
+        role: 'manager',
+        ...(opts.nodeName ? { nodeName: opts.nodeName } : {}),
+        ...(opts.heartbeatIntervalMs ? { heartbeatIntervalMs: opts.heartbeatIntervalMs } : {}),
+      });
+    }
+  } catch (err) {
+    await stopClients().catch(() => {});
+    await stopServing();
+    throw err;
+  }
+
   let closed: Promise<void> | undefined;
   return {
     url,
@@ -139,16 +246,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     store,
     logger,
     metrics,
+    ...(nodeRuntime ? { runtime: nodeRuntime.runtime, images: nodeRuntime.images } : {}),
+    ...(agent ? { agent } : {}),
+    ...(controllers ? { controllers } : {}),
     close: () =>
       (closed ??= (async () => {
-        api.shutdown();
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-          setTimeout(() => server.closeAllConnections(), 2_000).unref();
-        });
-        await gc.stop();
-        await log.close();
+        await stopClients().catch((err: unknown) => logger.error({ err }, 'stopping controllers failed'));
+        await stopServing();
       })()),
   };
 }

@@ -61,6 +61,20 @@ export interface ControlPlaneOptions {
   readonly storage?: 'sqlite' | 'memory';
   readonly minWatchTimeoutMs?: number;
   readonly logLevel?: string;
+  /**
+   * The in-process node agent's runtime. Default `none`: no agent, so API tests stay
+   * fast. With `fake`, `server.runtime` is the agent's `FakeRuntimeService` (a new,
+   * empty one after `restart()`); `runc` needs root.
+   */
+  readonly runtime?: 'none' | 'fake' | 'runc';
+  /** Run the control-plane controllers (scheduler, node lifecycle). Default false. */
+  readonly controllers?: boolean;
+  /** The agent's Node name. Default `node-1`. */
+  readonly nodeName?: string;
+  /** Default 40 s, as in production. */
+  readonly nodeGracePeriodMs?: number;
+  /** Default 1 s (production: 10 s). */
+  readonly heartbeatIntervalMs?: number;
 }
 
 /** Starts a control plane; call `stop()` (e.g. in `onTestFinished`). */
@@ -75,6 +89,11 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       logger,
       ...(opts.storage ? { storage: opts.storage } : {}),
       ...(opts.minWatchTimeoutMs ? { minWatchTimeoutMs: opts.minWatchTimeoutMs } : {}),
+      runtime: opts.runtime ?? 'none',
+      controllers: opts.controllers ?? false,
+      nodeName: opts.nodeName ?? 'node-1',
+      heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 1_000,
+      ...(opts.nodeGracePeriodMs !== undefined ? { nodeGracePeriodMs: opts.nodeGracePeriodMs } : {}),
     });
   let server = await start('127.0.0.1:0');
   let agent = new https.Agent({ ca: server.caPem, keepAlive: true });

@@ -1,0 +1,77 @@
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { Exec, KubeConfig } from '@kubernetes/client-node';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { Container, Lease, Node } from '../controllers/framework/index.ts';
+import { clientFor } from '../controllers/framework/testing/control-plane-client.ts';
+import type { FakeRuntimeService } from '../runtime/testing/index.ts';
+import { buildBusyboxImage } from '../test/fixtures/busybox-image.ts';
+import { startControlPlane } from '../test/harness/control-plane.ts';
+
+describe('berth server (all in one)', () => {
+  it('runs no agent and no controllers in the test harness unless asked', async () => {
+    const cp = await startControlPlane();
+    onTestFinished(() => cp.stop());
+    expect(cp.server.agent).toBeUndefined();
+    expect(cp.server.controllers).toBeUndefined();
+    const nodes = await cp.request('GET', '/apis/berth.dev/v1/nodes');
+    expect(nodes.body.items).toEqual([]);
+  });
+
+  it('registers its node as a Ready manager, heartbeats, and serves controller metrics on /metrics', async () => {
+    const cp = await startControlPlane({ runtime: 'fake', controllers: true, nodeName: 'n1' });
+    onTestFinished(() => cp.stop());
+    const client = clientFor(cp);
+    const node = await client.get(Node, '', 'n1');
+    expect(node.spec?.role).toBe('manager');
+    expect(node.status?.runtime).toEqual({ name: 'fake', version: '0.1.0' });
+    expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    expect((await client.get(Lease, 'berth-system', 'n1')).spec?.holderIdentity).toBe('n1');
+    await vi.waitFor(async () => {
+      const metrics = await cp.request('GET', '/metrics');
+      expect(metrics.text).toContain('controller_runtime_reconcile_total{controller="node-lifecycle"');
+      expect(metrics.text).toContain('# TYPE container_memory_working_set_bytes gauge');
+    });
+  });
+
+  it('schedules a Container without a node and runs it on the fake runtime', async () => {
+    const cp = await startControlPlane({ runtime: 'fake', controllers: true, nodeName: 'n1' });
+    onTestFinished(() => cp.stop());
+    const client = clientFor(cp);
+    const image = await buildBusyboxImage(join(cp.dataDir, 'fixture'));
+    await cp.server.images!.importImage(image.layoutDir, { tags: ['busybox:latest'] });
+
+    await client.create<Container>({
+      apiVersion: 'berth.dev/v1',
+      kind: 'Container',
+      metadata: { name: 'web', namespace: 'default' },
+      spec: { image: 'busybox', command: ['sleep', '3600'], resources: { memory: '64Mi' } },
+    });
+    await vi.waitFor(
+      async () => {
+        const c = await client.get(Container, 'default', 'web');
+        expect(c.spec?.nodeName).toBe('n1');
+        expect(c.status?.conditions?.find((x) => x.type === 'Scheduled')).toMatchObject({ status: 'True', message: 'bound to node n1' });
+        expect(c.status?.phase).toBe('Running');
+      },
+      { timeout: 10_000, interval: 100 },
+    );
+    const runtime = cp.server.runtime as FakeRuntimeService;
+    expect([...runtime.containers.values()].filter((c) => c.state === 'running')).toHaveLength(1);
+
+    // Exec goes API server → local agent stream server → runtime.
+    const kc = new KubeConfig();
+    kc.loadFromFile(cp.server.kubeconfigPath);
+    const out = new PassThrough();
+    let stdout = '';
+    out.on('data', (d: Buffer) => (stdout += d.toString()));
+    const status = await new Promise<any>((resolve, reject) => {
+      new Exec(kc).exec('default', 'web', 'web', ['sh', '-c', 'echo through-the-api; exit 4'], out, null, null, false, resolve).catch(reject);
+    });
+    expect(stdout).toBe('through-the-api\n');
+    expect(status).toMatchObject({ status: 'Failure', reason: 'NonZeroExitCode' });
+
+    const metrics = await cp.request('GET', '/metrics');
+    expect(metrics.text).toMatch(/container_spec_memory_limit_bytes\{namespace="default",name="web",id="[0-9a-f]+"\} 67108864/);
+  });
+});

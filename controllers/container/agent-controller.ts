@@ -1,0 +1,67 @@
+/**
+ * `AgentController`: a framework `Controller` that also runs feeds — background loops
+ * that enqueue keys from outside the API (runtime events) — and starts itself once the
+ * manager's informers it reads have synced, and stops with the manager. The framework's `Manager.add` takes only
+ * informer watches, so node-agent controllers that need another source are built here.
+ */
+import { Controller, type ControllerOptions, type Manager, type SharedInformer } from '../framework/index.ts';
+import type { KubeObject } from '../../api/types/index.ts';
+
+/** A background loop that enqueues keys into `controller` until `signal` aborts. Must not reject. */
+export type Feed = (controller: Controller, signal: AbortSignal) => Promise<void>;
+
+export interface AgentControllerOptions extends ControllerOptions {
+  readonly feeds?: readonly Feed[];
+}
+
+/**
+ * A `Controller` with feeds. `start` starts the workers, then the feeds; `stop`
+ * aborts the feeds, drains the workers (as `Controller.stop`) and waits for the feeds
+ * to return. One run only.
+ */
+export class AgentController extends Controller {
+  private readonly feedStop = new AbortController();
+  private feeding: Promise<void>[] = [];
+  private stopped: Promise<void> | undefined;
+
+  constructor(private readonly agentOpts: AgentControllerOptions) {
+    super(agentOpts);
+  }
+
+  override start(): void {
+    if (this.feeding.length > 0 || this.feedStop.signal.aborted) return;
+    super.start();
+    this.feeding = (this.agentOpts.feeds ?? []).map((feed) => feed(this, this.feedStop.signal));
+  }
+
+  /** Idempotent: later calls wait for the first. */
+  override stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.feedStop.abort();
+      await super.stop();
+      await Promise.all(this.feeding);
+    })();
+    return this.stopped;
+  }
+}
+
+/**
+ * Runs `controller` for the life of `manager`: it starts once every informer in
+ * `informers` (the manager's) has synced, i.e. after `manager.start()`, and
+ * `manager.stop()` stops (drains) it before stopping the informers. A controller
+ * stopped before the sync never starts.
+ *
+ * The framework's `Manager` has no hook for controllers it did not build (what
+ * controller-runtime calls a `Runnable`), so until it has one, `stop` of this manager
+ * instance is wrapped.
+ */
+export function runWithManager(manager: Manager, controller: Controller, informers: readonly SharedInformer<KubeObject>[]): void {
+  void Promise.all(informers.map((i) => i.waitForSync())).then((synced) => {
+    if (synced.every(Boolean)) controller.start();
+  });
+  const stopManager = manager.stop.bind(manager);
+  manager.stop = async () => {
+    await controller.stop();
+    await stopManager();
+  };
+}

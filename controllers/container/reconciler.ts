@@ -1,0 +1,463 @@
+/**
+ * `ContainerReconciler`: the node agent's reconciler. It drives the runtime
+ * container of each Container bound to this node towards the spec (create, start,
+ * pause, resume, stop, restart with back-off, replace on a spec change, remove on
+ * deletion) and reports what the runtime shows as status, conditions and Events.
+ */
+import type { Condition, ContainerPhase, ContainerStatus as ApiContainerStatus } from '../../api/types/index.ts';
+import {
+  isRuntimeError,
+  type ContainerConfig,
+  type ContainerId,
+  type ContainerStatus,
+  type ImageService,
+  type RuntimeContainer,
+  type RuntimeService,
+} from '../../runtime/cri/index.ts';
+import {
+  findCondition,
+  realClock,
+  setCondition,
+  TerminalError,
+  toConditionTime,
+  type ApiClient,
+  type Clock,
+  type Container,
+  type EventRecorder,
+  type Lister,
+  type ReconcileContext,
+  type Reconciler,
+  type Request,
+  type Result,
+} from '../framework/index.ts';
+import { InvalidSpecError, toContainerConfig, unimplementedFields } from './container-config.ts';
+import {
+  LABEL_BACKOFF_STEP,
+  LABEL_GENERATION,
+  LABEL_RESTART_COUNT,
+  LABEL_SPEC_HASH,
+  LABEL_UID,
+  ownerLabels,
+  RUNTIME_FINALIZER,
+  specHash,
+} from './labels.ts';
+import { effectiveBackoffStep, restartDelayMs, shouldRestart, type RestartBackoffOptions } from './restart-policy.ts';
+
+export interface ContainerReconcilerDeps {
+  /** Containers bound to this node (informer with `spec.nodeName=<node>`). */
+  readonly containers: Lister<Container>;
+  readonly client: ApiClient;
+  readonly runtime: RuntimeService;
+  readonly images: ImageService;
+  readonly nodeName: string;
+  readonly recorder?: EventRecorder;
+  readonly clock?: Clock;
+  /** Restart back-off; default 100 ms doubling to 10 s, reset after a 10 s run. */
+  readonly backoff?: RestartBackoffOptions;
+  /** How often a created, running or paused container is checked for drift. Default 5 s. */
+  readonly resyncMs?: number;
+  /** How often a Container waiting for its image looks again (besides Image watch events). Default 5 s. */
+  readonly imageRetryMs?: number;
+}
+
+/** Condition types this reconciler owns (`Scheduled` belongs to the scheduler). */
+export const CONDITION_IMAGE_READY = 'ImageReady';
+export const CONDITION_READY = 'Ready';
+export const CONDITION_RECONCILING = 'Reconciling';
+export const CONDITION_STALLED = 'Stalled';
+/** Present while the spec uses fields that are accepted but not implemented yet. */
+export const CONDITION_UNIMPLEMENTED = 'Unimplemented';
+
+/** Status fields this reconciler writes; others (`ports`, `health`, …) are kept as they are. */
+const OWNED_STATUS_FIELDS = [
+  'phase', 'containerID', 'imageID', 'nodeName', 'startedAt', 'finishedAt', 'exitCode', 'reason', 'message', 'restartCount', 'observedGeneration',
+] as const;
+
+const DEFAULT_GRACE_SECONDS = 10;
+const MAX_STEPS = 4;
+
+/** Why a Container cannot get its runtime container yet. */
+interface Waiting {
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** What one reconcile saw and did, from which status and Events are derived. */
+interface Outcome {
+  /** The runtime container as last seen; undefined when there is none. */
+  current?: ContainerStatus;
+  /** The image is not usable: no runtime container could be created. */
+  image?: Waiting;
+  /** Waiting this long before restarting the exited container (back-off). */
+  backoffMs?: number;
+  /** The runtime container disappeared and restartPolicy Never keeps it gone. */
+  vanished?: boolean;
+  restartCount: number;
+}
+
+const PHASES: Record<string, ContainerPhase> = { created: 'Created', running: 'Running', paused: 'Paused', exited: 'Exited', unknown: 'Exited' };
+
+/**
+ * Drives the runtime container of each Container bound to this node to its spec.
+ *
+ * Level-triggered: each call reads the Container from the cache and the runtime
+ * containers labelled with its namespace and name, and works from those alone
+ * (restart counts and back-off steps travel as labels of the runtime container, so
+ * they survive an agent restart). Runtime containers of an object that is gone, not
+ * bound here, or of an older object with the same name (other uid) are removed.
+ * Writes status only when it changed. Throws `TerminalError` (after recording
+ * `Stalled=True`) for a spec that cannot run until edited; other failures throw and
+ * are retried by the loop.
+ */
+export class ContainerReconciler implements Reconciler {
+  private readonly clock: Clock;
+
+  constructor(private readonly deps: ContainerReconcilerDeps) {
+    this.clock = deps.clock ?? realClock;
+  }
+
+  async reconcile(ctx: ReconcileContext, req: Request): Promise<Result> {
+    const { containers, client, runtime, nodeName } = this.deps;
+    const call = { signal: ctx.signal };
+    const want = containers.get(req.namespace, req.name);
+    const have = await runtime.listContainers({ labels: ownerLabels(req.namespace, req.name) }, call);
+    const isOurs = (c: RuntimeContainer) => !!want && want.spec.nodeName === nodeName && c.labels[LABEL_UID] === want.metadata.uid;
+
+    // Not ours (object gone, bound elsewhere, or an older object of the same name): remove at once.
+    for (const c of have.filter((c) => !isOurs(c))) {
+      ctx.log.info({ containerID: c.id }, 'removing runtime container whose Container is gone');
+      await runtime.removeContainer(c.id, call);
+    }
+    if (!want || want.spec.nodeName !== nodeName) return {};
+    const mine = have.filter(isOurs).sort((a, b) => a.createdAtMs - b.createdAtMs);
+
+    if (want.metadata.deletionTimestamp) {
+      for (const c of mine) await this.stopAndRemove(ctx, want, c, 'the Container is being deleted');
+      await client.removeFinalizer(want, RUNTIME_FINALIZER, call);
+      return {};
+    }
+
+    const obj = await client.ensureFinalizer(want, RUNTIME_FINALIZER, call);
+
+    // One runtime container per Container: keep the newest live one (or the newest), remove the rest.
+    const keep = [...mine].reverse().find((c) => c.state !== 'exited') ?? mine[mine.length - 1];
+    for (const c of mine) if (c !== keep) await runtime.removeContainer(c.id, call);
+
+    try {
+      toContainerConfig(obj, { nodeName, restartCount: 0, backoffStep: 0 });
+    } catch (err) {
+      if (err instanceof InvalidSpecError) return this.stall(ctx, obj, keep, 'InvalidSpec', err.message);
+      throw err;
+    }
+
+    let outcome: Outcome;
+    try {
+      outcome = await this.converge(ctx, obj, keep);
+    } catch (err) {
+      if (isRuntimeError(err, 'InvalidArgument')) return this.stall(ctx, obj, keep, 'InvalidSpec', `the runtime rejected the spec: ${err.message}`);
+      throw err;
+    }
+
+    const status = this.statusFrom(obj, outcome);
+    const written = await client.updateStatusIfChanged(obj, status, call);
+    this.recordTransitions(written, obj.status, status, outcome);
+
+    if (outcome.backoffMs !== undefined) return { requeueAfterMs: outcome.backoffMs };
+    if (outcome.image) return { requeueAfterMs: this.deps.imageRetryMs ?? 5_000 };
+    // drift (a kill or removal behind our back whose event was missed) is caught by this cheap re-check
+    if (status.phase === 'Running' || status.phase === 'Paused' || status.phase === 'Created') return { requeueAfterMs: this.deps.resyncMs ?? 5_000 };
+    return {};
+  }
+
+  /** Moves the runtime towards `spec.state`, as many steps as it takes within this call. */
+  private async converge(ctx: ReconcileContext, obj: Container, keep: RuntimeContainer | undefined): Promise<Outcome> {
+    const { runtime } = this.deps;
+    const call = { signal: ctx.signal };
+    const spec = obj.spec;
+    const generation = obj.metadata.generation ?? 0;
+    const desired = spec.state ?? 'Running';
+    const backoff = this.deps.backoff ?? {};
+    let current = keep ? await this.statusOf(keep.id, ctx) : undefined;
+    const out: Outcome = { restartCount: current ? labelInt(current, LABEL_RESTART_COUNT) : (obj.status?.restartCount ?? 0) };
+    let backoffStep = 0;
+
+    // The spec changed in a way the runtime container cannot follow: replace it.
+    if (current && current.labels[LABEL_SPEC_HASH] !== specHash(spec)) {
+      await this.stopAndRemove(ctx, obj, current, `the spec changed (generation ${generation})`);
+      current = undefined;
+    }
+
+    if (current?.state === 'exited' && desired === 'Running') {
+      // The user asked for it again (a spec edit since it exited, e.g. Stopped → Running): start afresh, as `docker start`.
+      const edited = current.labels[LABEL_GENERATION] !== String(generation) && obj.status?.observedGeneration !== generation;
+      if (edited) {
+        await runtime.removeContainer(current.id, call);
+        current = undefined;
+      } else if (shouldRestart(spec.restartPolicy, current.exitCode)) {
+        const ranMs = current.startedAtMs !== undefined && current.finishedAtMs !== undefined ? current.finishedAtMs - current.startedAtMs : undefined;
+        const step = effectiveBackoffStep(labelInt(current, LABEL_BACKOFF_STEP), ranMs, backoff);
+        const delayMs = restartDelayMs(step, backoff);
+        const dueMs = (current.finishedAtMs ?? this.clock.nowMs()) + delayMs;
+        const waitMs = dueMs - this.clock.nowMs();
+        if (waitMs > 0) {
+          out.current = current;
+          out.backoffMs = waitMs;
+          return out;
+        }
+        await runtime.removeContainer(current.id, call);
+        current = undefined;
+        out.restartCount++;
+        backoffStep = step + 1;
+      }
+    } else if (!current && !keep && obj.status?.containerID && obj.status.observedGeneration === generation && obj.status.phase !== 'Pending') {
+      // It was there for this generation and is gone: removed behind our back. Unknown exit: a failure.
+      if (desired === 'Running' && !shouldRestart(spec.restartPolicy, undefined)) {
+        out.vanished = true;
+        return out;
+      }
+      if (desired === 'Running') out.restartCount++;
+    }
+
+    if (!current) {
+      const image = await this.checkImage(ctx, obj);
+      if (image) {
+        out.image = image;
+        return out;
+      }
+      const config = toContainerConfig(obj, { nodeName: this.deps.nodeName, restartCount: out.restartCount, backoffStep });
+      current = await this.create(ctx, obj, config);
+    }
+
+    for (let i = 0; i < MAX_STEPS && current; i++) {
+      const acted = await this.step(ctx, obj, current, desired);
+      if (!acted) break;
+      current = await this.statusOf(current.id, ctx);
+    }
+    out.current = current;
+    return out;
+  }
+
+  /** One action towards `desired`; false when there is nothing to do from this state. */
+  private async step(ctx: ReconcileContext, obj: Container, c: ContainerStatus, desired: string): Promise<boolean> {
+    const { runtime, recorder } = this.deps;
+    const call = { signal: ctx.signal };
+    const id = c.id;
+    if (c.state === 'created' && (desired === 'Running' || desired === 'Paused')) {
+      await runtime.startContainer(id, call);
+      void recorder?.normal(obj, 'Started', `started container ${short(id)}`);
+      return true;
+    }
+    if (c.state === 'paused' && desired === 'Running') {
+      await runtime.resumeContainer(id, call);
+      void recorder?.normal(obj, 'Resumed', `resumed container ${short(id)}`);
+      return true;
+    }
+    if (c.state === 'running' && desired === 'Paused') {
+      await runtime.pauseContainer(id, call);
+      void recorder?.normal(obj, 'Paused', `paused container ${short(id)}`);
+      return true;
+    }
+    if ((c.state === 'running' || c.state === 'paused') && desired === 'Stopped') {
+      const grace = obj.spec.stopGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS;
+      void recorder?.normal(obj, 'Killing', `stopping container ${short(id)} (${obj.spec.stopSignal ?? 'SIGTERM'}, SIGKILL after ${grace} s): spec.state is Stopped`);
+      await runtime.stopContainer(id, grace, call);
+      return true;
+    }
+    return false;
+  }
+
+  private async create(ctx: ReconcileContext, obj: Container, config: ContainerConfig): Promise<ContainerStatus | undefined> {
+    const id = await this.deps.runtime.createContainer(config, { signal: ctx.signal });
+    void this.deps.recorder?.normal(obj, 'Created', `created container ${short(id)} from image ${config.image}`);
+    return this.statusOf(id, ctx);
+  }
+
+  /** The image problem that prevents a create, or undefined when the image is usable. */
+  private async checkImage(ctx: ReconcileContext, obj: Container): Promise<Waiting | undefined> {
+    const { images, nodeName } = this.deps;
+    const ref = obj.spec.image;
+    const policy = obj.spec.imagePullPolicy ?? 'IfNotPresent';
+    if (policy === 'Always') {
+      try {
+        await images.pullImage(ref, undefined, { signal: ctx.signal });
+        return undefined;
+      } catch (err) {
+        return { reason: 'ErrImagePull', message: `cannot pull image ${JSON.stringify(ref)} (imagePullPolicy Always): ${(err as Error).message}; pulling arrives with issue 4, use imagePullPolicy IfNotPresent with an imported Image` };
+      }
+    }
+    if (await images.imageStatus(ref, { signal: ctx.signal })) return undefined;
+    if (policy === 'Never') {
+      return { reason: 'ErrImageNeverPull', message: `image ${JSON.stringify(ref)} is not present on node ${nodeName} and imagePullPolicy is Never; create an Image with spec.source.import` };
+    }
+    return { reason: 'ImageNotPresent', message: `image ${JSON.stringify(ref)} is not present on node ${nodeName}; create an Image with spec.source.import, or pull (issue 4)` };
+  }
+
+  private async stopAndRemove(ctx: ReconcileContext, obj: Container, c: RuntimeContainer, why: string): Promise<void> {
+    const { runtime, recorder } = this.deps;
+    const call = { signal: ctx.signal };
+    if (c.state === 'running' || c.state === 'paused' || c.state === 'created') {
+      const grace = obj.spec.stopGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS;
+      void recorder?.normal(obj, 'Killing', `stopping container ${short(c.id)} (${obj.spec.stopSignal ?? 'SIGTERM'}, SIGKILL after ${grace} s): ${why}`);
+      await runtime.stopContainer(c.id, grace, call);
+    }
+    await runtime.removeContainer(c.id, call);
+  }
+
+  private async statusOf(id: ContainerId, ctx: ReconcileContext): Promise<ContainerStatus | undefined> {
+    try {
+      return await this.deps.runtime.containerStatus(id, { signal: ctx.signal });
+    } catch (err) {
+      if (isRuntimeError(err, 'NotFound')) return undefined;
+      throw err;
+    }
+  }
+
+  /** Records a spec that cannot run until edited, then throws `TerminalError`. */
+  private async stall(ctx: ReconcileContext, obj: Container, keep: RuntimeContainer | undefined, reason: string, message: string): Promise<never> {
+    const generation = obj.metadata.generation ?? 0;
+    const current = keep ? await this.statusOf(keep.id, ctx) : undefined;
+    const base = this.statusFrom(obj, { current, restartCount: obj.status?.restartCount ?? 0 });
+    const now = this.clock.nowMs();
+    let conditions = base.conditions;
+    conditions = setCondition(conditions, { type: CONDITION_STALLED, status: 'True', reason, message, observedGeneration: generation }, now);
+    conditions = setCondition(conditions, { type: CONDITION_RECONCILING, status: 'False', reason, message: 'waiting for the spec to be fixed', observedGeneration: generation }, now);
+    if (!current || current.state !== 'running') {
+      conditions = setCondition(conditions, { type: CONDITION_READY, status: 'False', reason, message, observedGeneration: generation }, now);
+    }
+    const status: ApiContainerStatus = { ...base, reason, message, conditions };
+    const written = await this.deps.client.updateStatusIfChanged(obj, status, { signal: ctx.signal });
+    if (findCondition(obj.status?.conditions, CONDITION_STALLED)?.status !== 'True' || obj.status?.message !== message) {
+      void this.deps.recorder?.warning(written, reason, message);
+    }
+    throw new TerminalError(`container ${obj.metadata.namespace}/${obj.metadata.name}: ${message}`);
+  }
+
+  /** The whole status from what this reconcile saw; conditions keep their transition times. */
+  private statusFrom(obj: Container, o: Outcome): ApiContainerStatus {
+    const spec = obj.spec;
+    const generation = obj.metadata.generation ?? 0;
+    const desired = spec.state ?? 'Running';
+    const now = this.clock.nowMs();
+    const old = obj.status ?? {};
+    const c = o.current;
+    const kept = Object.fromEntries(Object.entries(old).filter(([k]) => !(OWNED_STATUS_FIELDS as readonly string[]).includes(k) && k !== 'conditions'));
+
+    let phase: ContainerPhase;
+    let reason: string | undefined;
+    let message: string | undefined;
+    const fields: Partial<ApiContainerStatus> = {};
+    if (o.vanished) {
+      phase = 'Exited';
+      reason = 'Error';
+      message = `runtime container ${short(old.containerID ?? '')} disappeared (removed behind berth's back); restartPolicy is Never`;
+      for (const k of ['containerID', 'imageID', 'startedAt', 'finishedAt', 'exitCode'] as const) if (old[k] !== undefined) Object.assign(fields, { [k]: old[k] });
+    } else if (!c) {
+      phase = 'Pending';
+      reason = o.image?.reason;
+      message = o.image?.message;
+    } else {
+      phase = PHASES[c.state] ?? 'Exited';
+      fields.containerID = c.id;
+      fields.imageID = c.imageId;
+      if (c.startedAtMs !== undefined) fields.startedAt = toConditionTime(c.startedAtMs);
+      if (phase === 'Exited') {
+        if (c.finishedAtMs !== undefined) fields.finishedAt = toConditionTime(c.finishedAtMs);
+        if (c.exitCode !== undefined) fields.exitCode = c.exitCode;
+        if (o.backoffMs !== undefined) {
+          reason = 'BackOff';
+          const delay = restartDelayMs(effectiveBackoffStep(labelInt(c, LABEL_BACKOFF_STEP), ranMsOf(c), this.deps.backoff), this.deps.backoff);
+          message = `back-off ${delay} ms restarting failed container (exit code ${c.exitCode ?? 'unknown'}, restartPolicy ${spec.restartPolicy ?? 'Always'})`;
+        } else {
+          reason = c.reason ?? (c.exitCode === 0 ? 'Completed' : 'Error');
+          message = desired === 'Stopped' ? `stopped: spec.state is Stopped (exit code ${c.exitCode ?? 'unknown'})` : `exited with code ${c.exitCode ?? 'unknown'}`;
+        }
+      }
+    }
+
+    const converged =
+      (phase === 'Running' && desired === 'Running') ||
+      (phase === 'Paused' && desired === 'Paused') ||
+      ((phase === 'Exited' || phase === 'Created') && desired === 'Stopped') ||
+      (phase === 'Exited' && desired !== 'Stopped' && o.backoffMs === undefined);
+    const readyReason = phase === 'Exited' && desired === 'Stopped' ? 'Stopped' : (reason ?? phase);
+    const cond = (type: string, status: Condition['status'], r: string, m: string): Omit<Condition, 'lastTransitionTime'> => ({
+      type, status, reason: r, message: m, observedGeneration: generation,
+    });
+    let conditions = old.conditions;
+    if (o.image) conditions = setCondition(conditions, cond(CONDITION_IMAGE_READY, 'False', o.image.reason, o.image.message), now);
+    else if (c) conditions = setCondition(conditions, cond(CONDITION_IMAGE_READY, 'True', 'Present', `image ${JSON.stringify(spec.image)} is present on node ${this.deps.nodeName}`), now);
+    conditions = setCondition(
+      conditions,
+      phase === 'Running'
+        ? cond(CONDITION_READY, 'True', 'Running', 'the container is running')
+        : cond(CONDITION_READY, 'False', readyReason, message ?? `the container is ${phase.toLowerCase()}`),
+      now,
+    );
+    conditions = setCondition(
+      conditions,
+      converged
+        ? cond(CONDITION_RECONCILING, 'False', 'Converged', `spec.state ${desired} reached`)
+        : cond(CONDITION_RECONCILING, 'True', reason ?? 'Progressing', message ?? `moving from ${phase} towards ${desired}`),
+      now,
+    );
+    conditions = setCondition(conditions, cond(CONDITION_STALLED, 'False', 'NotStalled', ''), now);
+    const ignored = unimplementedFields(spec);
+    if (ignored.length) {
+      conditions = setCondition(conditions, cond(CONDITION_UNIMPLEMENTED, 'True', 'NotImplemented', `${ignored.join(', ')} ${ignored.length > 1 ? 'are' : 'is'} ignored: not implemented yet (issue 5)`), now);
+    } else conditions = conditions?.filter((x) => x.type !== CONDITION_UNIMPLEMENTED);
+
+    return dropUndefined({
+      ...kept,
+      phase,
+      ...fields,
+      nodeName: this.deps.nodeName,
+      reason,
+      message,
+      restartCount: o.restartCount,
+      observedGeneration: generation,
+      conditions,
+    });
+  }
+
+  /** Events for what changed between the old and the new status (actions record their own Events). */
+  private recordTransitions(obj: Container, old: ApiContainerStatus | undefined, now: ApiContainerStatus, o: Outcome): void {
+    const recorder = this.deps.recorder;
+    if (!recorder) return;
+    const c = o.current;
+    const wasImage = findCondition(old?.conditions, CONDITION_IMAGE_READY);
+    const isImage = findCondition(now.conditions, CONDITION_IMAGE_READY);
+    if (isImage && (wasImage?.status !== isImage.status || wasImage.reason !== isImage.reason)) {
+      if (isImage.status === 'True') void recorder.normal(obj, 'Pulled', `${isImage.message ?? ''}`);
+      else void recorder.warning(obj, isImage.reason ?? 'ImageNotPresent', isImage.message ?? '');
+    }
+    const newExit = c?.state === 'exited' && !(old?.containerID === c.id && old.phase === 'Exited');
+    if (newExit) {
+      if ((obj.spec.state ?? 'Running') === 'Stopped') void recorder.normal(obj, 'Stopped', `container ${short(c.id)} stopped with exit code ${c.exitCode ?? 'unknown'}`);
+      else if (c.reason === 'OOMKilled') void recorder.warning(obj, 'OOMKilled', `container ${short(c.id)} was killed by the OOM killer (exit code ${c.exitCode ?? 'unknown'})`);
+      else if (c.exitCode === 0) void recorder.normal(obj, 'Completed', `container ${short(c.id)} exited with code 0`);
+      else void recorder.warning(obj, 'Failed', `container ${short(c.id)} exited with code ${c.exitCode ?? 'unknown'}`);
+    }
+    if (now.reason === 'BackOff' && !(old?.reason === 'BackOff' && old.containerID === now.containerID)) {
+      void recorder.warning(obj, 'BackOff', now.message ?? 'back-off restarting failed container');
+    }
+    if (o.vanished && old?.reason !== 'Error') void recorder.warning(obj, 'Failed', now.message ?? 'runtime container disappeared');
+    const wasIgnored = findCondition(old?.conditions, CONDITION_UNIMPLEMENTED);
+    const isIgnored = findCondition(now.conditions, CONDITION_UNIMPLEMENTED);
+    if (isIgnored && wasIgnored?.message !== isIgnored.message) void recorder.warning(obj, 'NotImplemented', isIgnored.message ?? '');
+  }
+}
+
+function labelInt(c: RuntimeContainer, key: string): number {
+  const n = Number.parseInt(c.labels[key] ?? '', 10);
+  return Number.isFinite(n) && n >= 0 ? n : 0;
+}
+
+function ranMsOf(c: ContainerStatus): number | undefined {
+  return c.startedAtMs !== undefined && c.finishedAtMs !== undefined ? c.finishedAtMs - c.startedAtMs : undefined;
+}
+
+const short = (id: string): string => id.slice(0, 12);
+
+function dropUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}

@@ -1,0 +1,75 @@
+/**
+ * Kubernetes resource quantities (`500m`, `64Mi`, `1.5G`, `2`), as numbers and back.
+ * Enough of apimachinery's `resource.Quantity` for capacities and requests: the
+ * decimal and binary suffixes and exponents, no canonical-form round trips.
+ */
+
+const SUFFIXES: Readonly<Record<string, number>> = {
+  n: 1e-9,
+  u: 1e-6,
+  m: 1e-3,
+  '': 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
+};
+
+const QUANTITY = /^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]))?$/;
+
+/**
+ * The value of a quantity: `parseQuantity('500m')` is 0.5, `parseQuantity('64Mi')` is
+ * 67108864. Numbers are returned as they are. Throws a `RangeError` naming the input
+ * when it is not a quantity.
+ */
+export function parseQuantity(q: string | number): number {
+  if (typeof q === 'number') {
+    if (!Number.isFinite(q)) throw new RangeError(`not a quantity: ${q}`);
+    return q;
+  }
+  const m = QUANTITY.exec(q.trim());
+  if (!m) throw new RangeError(`not a quantity: ${JSON.stringify(q)}`);
+  const base = Number(m[1]);
+  if (m[2]) return base * 10 ** Number(m[2].slice(1));
+  return base * SUFFIXES[m[3] ?? '']!;
+}
+
+/** `parseQuantity`, or `undefined` for an absent or malformed quantity (treated as "no request"). */
+export function toQuantityValue(q: string | number | undefined | null): number | undefined {
+  if (q === undefined || q === null || q === '') return undefined;
+  try {
+    return parseQuantity(q);
+  } catch {
+    return undefined;
+  }
+}
+
+const BINARY = ['Ei', 'Pi', 'Ti', 'Gi', 'Mi', 'Ki'] as const;
+
+/**
+ * A byte count as a quantity with the largest binary suffix that divides it exactly:
+ * `24Gi`, `16318452Ki`, or plain bytes. Rejects negative and fractional counts.
+ */
+export function formatBytes(bytes: number): string {
+  if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`not a byte count: ${bytes}`);
+  if (bytes === 0) return '0';
+  for (const s of BINARY) {
+    const unit = SUFFIXES[s]!;
+    if (bytes % unit === 0) return `${bytes / unit}${s}`;
+  }
+  return String(bytes);
+}
+
+/** CPU cores as a quantity: whole cores plain (`2`), fractions in millicores (`1500m`). */
+export function formatCpus(cores: number): string {
+  if (!Number.isFinite(cores) || cores < 0) throw new RangeError(`not a CPU count: ${cores}`);
+  return Number.isInteger(cores) ? String(cores) : `${Math.round(cores * 1000)}m`;
+}

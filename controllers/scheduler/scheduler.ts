@@ -1,0 +1,196 @@
+/**
+ * `SchedulerReconciler`: binds each Container without `spec.nodeName` to a Ready,
+ * Active node with room for its resources, and reports the outcome in the
+ * Container's `Scheduled` condition (kube-scheduler's PodScheduled).
+ */
+import {
+  Container,
+  controllerFor,
+  findCondition,
+  Node,
+  realClock,
+  setCondition,
+  type ApiClient,
+  type Clock,
+  type ControllerSettings,
+  type ControllerSpec,
+  type EventRecorder,
+  type Lister,
+  type Manager,
+  type ReconcileContext,
+  type Reconciler,
+  type Request,
+  type Result,
+} from '../framework/index.ts';
+import { addRequests, chooseNode, isReserving, NO_REQUEST, requestOf, type NodeLoad, type ResourceRequest } from './fit.ts';
+
+/** Name of the Container index by `spec.nodeName` ('' for unscheduled) the scheduler adds to the shared informer. */
+export const NODE_NAME_INDEX = 'scheduler:spec.nodeName';
+export const REASON_SCHEDULED = 'Scheduled';
+export const REASON_UNSCHEDULABLE = 'Unschedulable';
+/** Default delay before an unschedulable Container is tried again (Node changes retry it sooner). */
+export const DEFAULT_UNSCHEDULABLE_RETRY_MS = 10_000;
+
+export interface SchedulerReconcilerDeps {
+  /** Containers of all namespaces, with the `NODE_NAME_INDEX` index. */
+  readonly containers: Lister<Container>;
+  readonly nodes: Lister<Node>;
+  readonly client: ApiClient;
+  readonly events?: EventRecorder;
+  readonly clock?: Clock;
+  readonly unschedulableRetryMs?: number;
+}
+
+interface Assumed {
+  readonly nodeName: string;
+  readonly request: ResourceRequest;
+}
+
+/**
+ * Schedules one Container per reconcile. The binding is a merge patch of
+ * `spec.nodeName`, conditional on the resourceVersion the decision was made from (the
+ * API has no binding subresource; the patch bumps `generation`, which the node agent
+ * sees as the spec it must run). Then `Scheduled=True` is written to status.
+ *
+ * Like kube-scheduler it *assumes* each binding at once: until the cache shows the
+ * Container bound, its request counts against the chosen node, so reconciles running
+ * in parallel (several workers) never overcommit a node. A node that fits nothing
+ * yields `Scheduled=False`, reason `Unschedulable`, a message saying why, and a requeue.
+ */
+export class SchedulerReconciler implements Reconciler {
+  private readonly assumed = new Map<string, Assumed>();
+  private readonly clock: Clock;
+
+  constructor(private readonly deps: SchedulerReconcilerDeps) {
+    this.clock = deps.clock ?? realClock;
+  }
+
+  async reconcile(ctx: ReconcileContext, req: Request): Promise<Result> {
+    const { containers, client, events } = this.deps;
+    const key = `${req.namespace}/${req.name}`;
+    const c = containers.get(req.namespace, req.name);
+    if (!c || c.metadata.deletionTimestamp) {
+      this.assumed.delete(key);
+      return {};
+    }
+    const signal = ctx.signal;
+    const now = this.clock.nowMs();
+    const generation = c.metadata.generation ?? 0;
+
+    if (c.spec?.nodeName) {
+      this.assumed.delete(key);
+      // Bound (by us before a failed status write, or by the user after Unschedulable): say so.
+      const scheduled = findCondition(c.status?.conditions, 'Scheduled');
+      if (scheduled && scheduled.status !== 'True') await client.updateStatus(withScheduled(c, c.spec.nodeName, now), { signal });
+      return {};
+    }
+
+    const request = requestOf(c);
+    const decision = chooseNode(this.loads(), request);
+    if (!decision.fits) {
+      const before = findCondition(c.status?.conditions, 'Scheduled');
+      const conditions = setCondition(
+        c.status?.conditions,
+        { type: 'Scheduled', status: 'False', reason: REASON_UNSCHEDULABLE, message: decision.message, observedGeneration: generation },
+        now,
+      );
+      await client.updateStatusIfChanged(c, { ...c.status, conditions }, { signal });
+      if (before?.message !== decision.message) {
+        ctx.log.info({ reason: decision.message }, 'container is unschedulable');
+        void events?.warning(c, 'FailedScheduling', decision.message);
+      }
+      return { requeueAfterMs: this.deps.unschedulableRetryMs ?? DEFAULT_UNSCHEDULABLE_RETRY_MS };
+    }
+
+    // Reserve before the first await, so a parallel reconcile sees this binding.
+    this.assumed.set(key, { nodeName: decision.nodeName, request });
+    let bound: Container;
+    try {
+      bound = await client.patch(Container, req.namespace, req.name, { metadata: { resourceVersion: c.metadata.resourceVersion }, spec: { nodeName: decision.nodeName } }, { signal });
+    } catch (err) {
+      this.assumed.delete(key);
+      throw err;
+    }
+    ctx.log.debug({ node: decision.nodeName }, 'bound container');
+    void events?.normal(bound, 'Scheduled', `Successfully assigned ${key} to ${decision.nodeName}`);
+    await client.updateStatus(withScheduled(bound, decision.nodeName, now), { signal });
+    return {};
+  }
+
+  /** Every node with what is reserved on it, bound containers plus assumed bindings. */
+  private loads(): NodeLoad[] {
+    const { containers, nodes } = this.deps;
+    const assumedBy = new Map<string, ResourceRequest[]>();
+    for (const [key, a] of this.assumed) {
+      const [ns, name] = splitKey(key);
+      const cached = containers.get(ns, name);
+      if (!cached || cached.metadata.deletionTimestamp || cached.spec?.nodeName) {
+        // The cache caught up (or the object went): the index counts it from now on.
+        this.assumed.delete(key);
+        continue;
+      }
+      assumedBy.set(a.nodeName, [...(assumedBy.get(a.nodeName) ?? []), a.request]);
+    }
+    return nodes.list().map((node) => {
+      const name = node.metadata.name ?? '';
+      const bound = containers.byIndex(NODE_NAME_INDEX, name);
+      let reserved = NO_REQUEST;
+      for (const c of bound) if (isReserving(c)) reserved = addRequests(reserved, requestOf(c));
+      const pending = assumedBy.get(name) ?? [];
+      for (const r of pending) reserved = addRequests(reserved, r);
+      return { node, reserved, containers: bound.length + pending.length };
+    });
+  }
+}
+
+const splitKey = (key: string): [string, string] => {
+  const i = key.indexOf('/');
+  return [key.slice(0, i), key.slice(i + 1)];
+};
+
+function withScheduled(c: Container, nodeName: string, nowMs: number): Container {
+  const conditions = setCondition(
+    c.status?.conditions,
+    { type: 'Scheduled', status: 'True', reason: REASON_SCHEDULED, message: `bound to node ${nodeName}`, observedGeneration: c.metadata.generation ?? 0 },
+    nowMs,
+  );
+  return { ...c, status: { ...c.status, conditions } };
+}
+
+export interface SchedulerOptions {
+  readonly client: ApiClient;
+  readonly events?: EventRecorder;
+  readonly clock?: Clock;
+  /** Default 10 s. */
+  readonly unschedulableRetryMs?: number;
+  /** Default 4 workers: assumed bindings keep parallel decisions consistent. */
+  readonly settings?: ControllerSettings;
+}
+
+/**
+ * Declares the scheduler and adds it to `manager`: it watches all Containers, and
+ * Nodes (a Node change retries every unscheduled Container). Adds `NODE_NAME_INDEX`
+ * to the manager's shared Container informer.
+ */
+export function addScheduler(manager: Manager, opts: SchedulerOptions): ControllerSpec {
+  const informer = manager.informer(Container);
+  informer.addIndexer(NODE_NAME_INDEX, (c) => [c.spec?.nodeName ?? '']);
+  const unscheduled = () => informer.byIndex(NODE_NAME_INDEX, '').map((c) => ({ namespace: c.metadata.namespace ?? '', name: c.metadata.name ?? '' }));
+  const spec = controllerFor(Container)
+    .named('scheduler')
+    .watches(Container, (c) => (c.spec?.nodeName && findCondition(c.status?.conditions, 'Scheduled')?.status !== 'False' ? [] : [{ namespace: c.metadata.namespace ?? '', name: c.metadata.name ?? '' }]))
+    .watches(Node, () => unscheduled())
+    .withSettings({ workers: 4, ...(opts.settings ?? {}) })
+    .complete(
+      new SchedulerReconciler({
+        containers: informer,
+        nodes: manager.lister(Node),
+        client: opts.client,
+        ...(opts.events ? { events: opts.events } : {}),
+        ...(opts.clock ? { clock: opts.clock } : {}),
+        ...(opts.unschedulableRetryMs !== undefined ? { unschedulableRetryMs: opts.unschedulableRetryMs } : {}),
+      }),
+    );
+  manager.add(spec);
+  return spec;
+}
