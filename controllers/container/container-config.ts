@@ -15,7 +15,7 @@ import {
   LABEL_UID,
   specHash,
 } from './labels.ts';
-import { toCpus, toMemoryBytes } from './quantity.ts';
+import { toCpus, toMemoryBytes } from '../framework/quantity.ts';
 
 /** A spec that cannot be run until the user edits it; `field` names the culprit. */
 export class InvalidSpecError extends Error {

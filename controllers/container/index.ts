@@ -15,6 +15,5 @@ export {
 export { AgentController, runWithManager, type AgentControllerOptions, type Feed } from './agent-controller.ts';
 export { toContainerConfig, unimplementedFields, InvalidSpecError, type RunInfo } from './container-config.ts';
 export { normalizeImageReference, sameImageReference } from './image-reference.ts';
-export { parseQuantity, toCpus, toMemoryBytes } from './quantity.ts';
 export { effectiveBackoffStep, restartDelayMs, shouldRestart, type RestartBackoffOptions } from './restart-policy.ts';
 export * from './labels.ts';

@@ -21,3 +21,4 @@ export { WriteTracker } from './write-tracker.ts';
 export { Backoff, type BackoffOptions } from './backoff.ts';
 export { realClock, sleep, type Clock, type TimerHandle } from './clock.ts';
 export { silentLogger, type Logger } from './logger.ts';
+export * from './quantity.ts';

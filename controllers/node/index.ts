@@ -11,4 +11,3 @@ export {
 } from './node-lifecycle.ts';
 export { ContainerStatsCollector, CONTAINER_METRICS, RUNTIME_LABEL_NAME, RUNTIME_LABEL_NAMESPACE, type ContainerStatsCollectorOptions } from './stats-collector.ts';
 export { readNodeFacts, ANNOTATION_OS_IMAGE, LABEL_ARCH, LABEL_HOSTNAME, LABEL_OS, type NodeFacts, type NodeFactsSources } from './node-facts.ts';
-export { formatBytes, formatCpus, parseQuantity, toQuantityValue } from './quantity.ts';

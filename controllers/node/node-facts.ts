@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import type { Schema } from '../../api/types/index.ts';
-import { formatBytes, formatCpus } from './quantity.ts';
+import { formatBytes, formatCpus } from '../framework/quantity.ts';
 
 export type NodeAddress = Schema<'NodeAddress'>;
 export type NodeInfo = Schema<'NodeInfo'>;

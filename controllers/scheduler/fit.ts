@@ -5,7 +5,7 @@
  */
 import type { Container, Node } from '../framework/index.ts';
 import { findCondition } from '../framework/index.ts';
-import { toQuantityValue } from '../node/quantity.ts';
+import { toQuantityValue } from '../framework/quantity.ts';
 
 /** What a container asks of a node: its limits, counted as reservations (Swarm's model). 0 = nothing. */
 export interface ResourceRequest {

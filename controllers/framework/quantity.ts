@@ -1,10 +1,11 @@
 /**
- * Kubernetes resource quantities (`500m`, `64Mi`, `1.5G`, `2`), as numbers and back.
- * Enough of apimachinery's `resource.Quantity` for capacities and requests: the
- * decimal and binary suffixes and exponents, no canonical-form round trips.
+ * Kubernetes resource quantities (`500m`, `64Mi`, `1.5G`, `2`), as numbers and back:
+ * enough of apimachinery's `resource.Quantity` for limits, capacities and requests
+ * (decimal and binary suffixes, exponents; no canonical-form round trips). Resource
+ * quantities are never negative, so a negative one is rejected.
  */
 
-const SUFFIXES: Readonly<Record<string, number>> = {
+const SUFFIX: Readonly<Record<string, number>> = {
   n: 1e-9,
   u: 1e-6,
   m: 1e-3,
@@ -23,23 +24,36 @@ const SUFFIXES: Readonly<Record<string, number>> = {
   Ei: 2 ** 60,
 };
 
-const QUANTITY = /^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]))?$/;
+const QUANTITY = /^\+?((?:\d+\.?\d*)|(?:\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]))?$/;
 
 /**
- * The value of a quantity: `parseQuantity('500m')` is 0.5, `parseQuantity('64Mi')` is
- * 67108864. Numbers are returned as they are. Throws a `RangeError` naming the input
- * when it is not a quantity.
+ * The value of a non-negative quantity: `parseQuantity('500m')` is 0.5,
+ * `parseQuantity('64Mi')` is 67108864, a number is returned as is. Throws
+ * `RangeError` naming the input when it is not a quantity (or is negative).
  */
 export function parseQuantity(q: string | number): number {
   if (typeof q === 'number') {
-    if (!Number.isFinite(q)) throw new RangeError(`not a quantity: ${q}`);
+    if (!Number.isFinite(q) || q < 0) throw new RangeError(`not a quantity: ${q}`);
     return q;
   }
   const m = QUANTITY.exec(q.trim());
   if (!m) throw new RangeError(`not a quantity: ${JSON.stringify(q)}`);
   const base = Number(m[1]);
-  if (m[2]) return base * 10 ** Number(m[2].slice(1));
-  return base * SUFFIXES[m[3] ?? '']!;
+  return m[2] ? base * 10 ** Number(m[2].slice(1)) : base * SUFFIX[m[3] ?? '']!;
+}
+
+/** A memory quantity in bytes, rounded up to a whole byte. Throws `RangeError` when malformed or zero. */
+export function toMemoryBytes(q: string | number): number {
+  const bytes = Math.ceil(parseQuantity(q));
+  if (bytes <= 0 || !Number.isSafeInteger(bytes)) throw new RangeError(`memory must be a positive quantity, got ${JSON.stringify(q)}`);
+  return bytes;
+}
+
+/** A CPU quantity in cores (`500m` → 0.5). Throws `RangeError` when malformed or zero. */
+export function toCpus(q: string | number): number {
+  const cpus = parseQuantity(q);
+  if (cpus <= 0) throw new RangeError(`cpus must be a positive quantity, got ${JSON.stringify(q)}`);
+  return cpus;
 }
 
 /** `parseQuantity`, or `undefined` for an absent or malformed quantity (treated as "no request"). */
@@ -62,7 +76,7 @@ export function formatBytes(bytes: number): string {
   if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`not a byte count: ${bytes}`);
   if (bytes === 0) return '0';
   for (const s of BINARY) {
-    const unit = SUFFIXES[s]!;
+    const unit = SUFFIX[s]!;
     if (bytes % unit === 0) return `${bytes / unit}${s}`;
   }
   return String(bytes);
