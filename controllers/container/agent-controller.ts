@@ -1,11 +1,9 @@
 /**
  * `AgentController`: a framework `Controller` that also runs feeds — background loops
  * that enqueue keys from outside the API (runtime events) — and starts itself once the
- * manager's informers it reads have synced, and stops with the manager. The framework's `Manager.add` takes only
- * informer watches, so node-agent controllers that need another source are built here.
+ * manager's informers it reads have synced, and stops with the manager.
  */
-import { Controller, type ControllerOptions, type Manager, type SharedInformer } from '../framework/index.ts';
-import type { KubeObject } from '../../api/types/index.ts';
+import { Controller, type ControllerOptions, type Manager } from '../framework/index.ts';
 
 /** A background loop that enqueues keys into `controller` until `signal` aborts. Must not reject. */
 export type Feed = (controller: Controller, signal: AbortSignal) => Promise<void>;
@@ -45,23 +43,7 @@ export class AgentController extends Controller {
   }
 }
 
-/**
- * Runs `controller` for the life of `manager`: it starts once every informer in
- * `informers` (the manager's) has synced, i.e. after `manager.start()`, and
- * `manager.stop()` stops (drains) it before stopping the informers. A controller
- * stopped before the sync never starts.
- *
- * The framework's `Manager` has no hook for controllers it did not build (what
- * controller-runtime calls a `Runnable`), so until it has one, `stop` of this manager
- * instance is wrapped.
- */
-export function runWithManager(manager: Manager, controller: Controller, informers: readonly SharedInformer<KubeObject>[]): void {
-  void Promise.all(informers.map((i) => i.waitForSync())).then((synced) => {
-    if (synced.every(Boolean)) controller.start();
-  });
-  const stopManager = manager.stop.bind(manager);
-  manager.stop = async () => {
-    await controller.stop();
-    await stopManager();
-  };
+/** Runs `controller` for the life of `manager` (a manager `Runnable`): started after the informers sync, drained on `manager.stop()`. */
+export function runWithManager(manager: Manager, controller: Controller): void {
+  manager.addRunnable({ start: () => controller.start(), stop: () => controller.stop() });
 }

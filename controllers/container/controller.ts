@@ -92,7 +92,7 @@ export function addContainerController(manager: Manager, deps: ContainerControll
   });
   controller.watch(containers, enqueueSelf);
   controller.watch(images, (img) => containersUsingImage(containers, img));
-  runWithManager(manager, controller, [containers, images] as unknown as SharedInformer<KubeObject>[]);
+  runWithManager(manager, controller);
   return controller;
 }
 

@@ -13,7 +13,7 @@ export { findCondition, setCondition, toConditionTime } from './conditions.ts';
 export { TerminalError, isTerminal, type ReconcileContext, type Reconciler, type Request, type Result } from './reconcile.ts';
 export { Controller, type ControllerOptions, type MapFunc, type OwnWritesOptions } from './controller.ts';
 export { controllerFor, ControllerBuilder, enqueueOwner, enqueueSelf, type ControllerSettings, type ControllerSpec, type WatchSelectors, type WatchSpec } from './builder.ts';
-export { Manager, type ManagerOptions } from './manager.ts';
+export { Manager, type ManagerOptions, type Runnable } from './manager.ts';
 export { LeaderElector, type LeaderElectionOptions, type LeaderElectorDeps } from './leader-election.ts';
 export { EventRecorder, EVENT_NORMAL, EVENT_WARNING, type EventRecorderOptions, type EventType } from './events.ts';
 export { ControllerMetrics, type InformerRestartReason, type ReconcileResultLabel, type WorkQueueMetrics } from './metrics.ts';

@@ -39,6 +39,17 @@ export interface ManagerOptions {
 }
 
 /**
+ * Something the manager runs besides the controllers it builds (controller-runtime's
+ * `Runnable`): started once the informers have synced, stopped (and awaited) first on `stop`.
+ */
+export interface Runnable {
+  start(): void;
+  stop(): Promise<void>;
+  /** Run only while this manager leads (default false: per-node work such as an agent's). */
+  readonly needLeaderElection?: boolean;
+}
+
+/**
  * Owns the informers (one per kind, namespace and selectors, shared by every
  * controller and lister asking for the same), starts them and waits for them to sync,
  * then runs the controllers — at once, or while it leads. `stop` drains the
@@ -49,6 +60,8 @@ export class Manager {
   readonly metrics: ControllerMetrics;
   private readonly informers = new Map<string, SharedInformer<KubeObject>>();
   private readonly specs: ControllerSpec[] = [];
+  private readonly runnables: Runnable[] = [];
+  private readonly startedRunnables = new Set<Runnable>();
   private readonly running = new Map<ControllerSpec, Controller>();
   private readonly stopper = new AbortController();
   private readonly log: Logger;
@@ -101,6 +114,26 @@ export class Manager {
   }
 
   /**
+   * Adds a runnable. It starts once the informers have synced (and, with
+   * `needLeaderElection`, while this manager leads); `stop` stops it before the controllers.
+   */
+  addRunnable(r: Runnable): this {
+    this.runnables.push(r);
+    if (this.started && (!r.needLeaderElection || this.leading)) {
+      void Promise.all([...this.informers.values()].map((i) => i.waitForSync(this.stopper.signal))).then((synced) => {
+        if (synced.every(Boolean)) this.startRunnable(r);
+      });
+    }
+    return this;
+  }
+
+  private startRunnable(r: Runnable): void {
+    if (this.startedRunnables.has(r) || this.stopper.signal.aborted) return;
+    this.startedRunnables.add(r);
+    r.start();
+  }
+
+  /**
    * Starts the informers, waits until they have synced, then starts the controllers
    * (or the leader election that starts them). Rejects if syncing takes longer than
    * `syncTimeoutMs`; the manager must still be stopped then.
@@ -117,6 +150,7 @@ export class Manager {
       const pending = [...this.informers.values()].filter((i) => !i.hasSynced()).map((i) => resourceName(i.kind));
       throw new Error(`informers did not sync within ${this.opts.syncTimeoutMs ?? 120_000} ms: ${pending.join(', ')}`);
     }
+    for (const r of this.runnables) if (!r.needLeaderElection) this.startRunnable(r);
     if (!this.opts.leaderElection) {
       this.leading = true;
       await (this.transition = this.transition.then(() => this.startControllers()));
@@ -145,6 +179,7 @@ export class Manager {
   /** Stops controllers (draining in-flight reconciles), releases the lease, stops informers. Idempotent. */
   async stop(): Promise<void> {
     this.stopper.abort();
+    await Promise.all([...this.startedRunnables].map((r) => r.stop()));
     await this.electing;
     await (this.transition = this.transition.then(() => this.stopControllers()));
     await Promise.all([...this.informers.values()].map((i) => i.stop()));
@@ -152,6 +187,7 @@ export class Manager {
 
   private async startControllers(): Promise<void> {
     this.leading = true;
+    for (const r of this.runnables) if (r.needLeaderElection) this.startRunnable(r);
     for (const spec of this.specs) await this.startController(spec);
   }
 

@@ -48,6 +48,6 @@ export function addImageController(manager: Manager, deps: ImageControllerDeps):
     ownWrites: { tracker: deps.client.writes, kind: Image, informers: [imagesCache as unknown as SharedInformer<KubeObject>], maxWaitMs: 2_000 },
   });
   controller.watch(imagesCache, enqueueSelf);
-  runWithManager(manager, controller, [imagesCache as unknown as SharedInformer<KubeObject>]);
+  runWithManager(manager, controller);
   return controller;
 }
