@@ -359,7 +359,7 @@ export interface components {
              */
             state?: "Running" | "Paused" | "Stopped";
             /**
-             * @description What to do when the process exits while state is Running. Always restarts it, OnFailure restarts it only after a non-zero exit, Never leaves it Exited. Restarts back off exponentially (10s doubling up to 5 minutes).
+             * @description What to do when the process exits while state is Running. Always restarts it, OnFailure restarts it only after a non-zero exit, Never leaves it Exited. Restarts back off exponentially (100 ms doubling up to 10 s, reset after the container ran 10 s).
              * @default Always
              * @enum {string}
              */
