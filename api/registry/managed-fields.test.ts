@@ -386,6 +386,20 @@ describe('recordUpdate', () => {
     ]);
   });
 
+  // A create (no live object) takes a shortcut; an empty live object goes the general way.
+  it.each([
+    ['a Container with keyed and atomic lists', stored({ image: 'a', command: ['sh'], env: [{ name: 'A', value: '1' }, { name: 'B' }], ports: [{ containerPort: 80, protocol: 'TCP' }] }, { labels: { app: 'x' }, annotations: { a: 'b' } })],
+    ['empty objects and lists, which own nothing or are owned whole', stored({ image: 'a', resources: {}, env: [], command: [], nested: { empty: {} } })],
+    ['a keyed list with a repeated key, owned whole', stored({ env: [{ name: 'A' }, { name: 'A', value: '2' }] })],
+    ['only server-set metadata', { apiVersion: V, kind: 'Container', metadata: { name: 'web', uid: 'u' } }],
+    ['nothing but type meta', { apiVersion: V, kind: 'Container' }],
+    ['undefined members and a generateName', { apiVersion: V, kind: 'Container', metadata: { generateName: 'web-', labels: undefined }, spec: { image: undefined, tty: false } }],
+    ['a status through the status subresource', stored({ image: 'a' }), { subresource: 'status' }],
+  ] as [string, Obj, Obj?][])('gives a creator of %s the fields the general path gives', (_name, obj, more = {}) => {
+    const opts = { updated: frozen(structuredClone(obj)), manager: 'm', apiVersion: V, now: T0, listMapKeys, ...more };
+    expect(recordUpdate({ ...opts, live: undefined })).toEqual(recordUpdate({ ...opts, live: {} }));
+  });
+
   it('moves a changed field from its applier to the updater, dropping emptied entries', () => {
     const live = apply(stored({}), config({ image: 'a' }), 'kubectl');
     const out = update(live, { ...live, spec: { image: 'b' } }, 'kubectl-edit', T2);

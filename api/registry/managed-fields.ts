@@ -158,15 +158,16 @@ function memberPaths(n: FieldNode, prefix: string[] = [], out: string[][] = []):
   return out;
 }
 
+// Path elements start with `f:`, `k:`, `v:` or `i:`, so they are never `__proto__`: plain assignment is safe.
 function toFieldsV1(root: FieldNode): object {
   const enc = (n: FieldNode): JsonObject => {
     const o: JsonObject = {};
     if (n.member && n.children.size) o['.'] = {};
-    for (const [pe, c] of sortedChildren(n)) setOwn(o, pe, enc(c));
+    for (const [pe, c] of sortedChildren(n)) o[pe] = enc(c);
     return o;
   };
   const out: JsonObject = {};
-  for (const [pe, c] of sortedChildren(root)) setOwn(out, pe, enc(c));
+  for (const [pe, c] of sortedChildren(root)) out[pe] = enc(c);
   return out;
 }
 
@@ -274,12 +275,19 @@ function indexList(list: readonly unknown[], loc: Loc, ctx: Ctx, strict: boolean
       if (strict) throw invalidApply(loc.pes, `expected an object with key fields ${keyFields.join(', ')}, got ${JSON.stringify(item)}`);
       return undefined;
     }
-    const present = [...keyFields].filter((k) => ['string', 'number', 'boolean'].includes(typeof item[k])).sort();
-    if (present.length === 0) {
-      if (strict) throw invalidApply(loc.pes, `associative list with keys has an element that omits all key fields ${JSON.stringify(keyFields)}`);
-      return undefined;
+    let key: string;
+    const only = keyFields.length === 1 ? item[keyFields[0]!] : undefined;
+    if (typeof only === 'string' || typeof only === 'number' || typeof only === 'boolean') {
+      // The common case, one key field: the JSON text of the one-member object, directly.
+      key = `k:{${JSON.stringify(keyFields[0])}:${JSON.stringify(only)}}`;
+    } else {
+      const present = [...keyFields].filter((k) => ['string', 'number', 'boolean'].includes(typeof item[k])).sort();
+      if (present.length === 0) {
+        if (strict) throw invalidApply(loc.pes, `associative list with keys has an element that omits all key fields ${JSON.stringify(keyFields)}`);
+        return undefined;
+      }
+      key = `k:${JSON.stringify(Object.fromEntries(present.map((k) => [k, item[k]])))}`;
     }
-    const key = `k:${JSON.stringify(Object.fromEntries(present.map((k) => [k, item[k]])))}`;
     if (items.has(key)) {
       if (strict) throw invalidApply(loc.pes, `duplicate entries for key ${pathText([key])}`);
       return undefined;
@@ -415,7 +423,7 @@ function compareValues(l: unknown, r: unknown, loc: Loc, ctx: Ctx, acc: Comparis
     }
     return;
   }
-  if (isDeepStrictEqual(l, r)) return;
+  if (l === r || ((typeof l === 'object' || typeof r === 'object') && isDeepStrictEqual(l, r))) return;
   insertPath(acc.modified, loc.pes);
   // A change of shape: the old structure's fields are gone, the new one's are added.
   if (isObject(l)) for (const k of Object.keys(l)) insertPath(acc.removed, fieldLoc(loc, k).pes);
@@ -647,11 +655,15 @@ function rfc3339(t: string): string {
   return Number.isNaN(ms) ? t : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-/** A copy of an object without `metadata.managedFields`. */
+/**
+ * The object without `metadata.managedFields`: a shallow copy (and of `metadata`) that
+ * shares everything else with `o`, so callers must not mutate it below the top level.
+ */
 function bare(o: object | undefined): JsonObject {
-  const c = isObject(o) ? clone(o) : {};
-  if (isObject(c.metadata)) delete c.metadata.managedFields;
-  return c;
+  if (!isObject(o)) return {};
+  if (!isObject(o.metadata) || !hasOwn(o.metadata, 'managedFields')) return o;
+  const { managedFields: _, ...metadata } = o.metadata;
+  return { ...o, metadata };
 }
 
 /** Drops `null` members of objects: in an apply configuration, `null` means "not applied". */
@@ -680,6 +692,77 @@ const byManager = (a: Conflict, b: Conflict): number => {
   for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i]) return ka[i]! < kb[i]! ? -1 : 1;
   return 0;
 };
+
+// ---------------------------------------------------------------------------
+// Creates: the fields of a new object, straight to FieldsV1.
+
+/**
+ * `FieldsV1` of the node at `loc` holding `v`, as `addPaths(v, …, 'added')` then
+ * `toFieldsV1` would make it (`member` forces membership, as for keyed list items), or
+ * undefined when that node would be empty and pruned.
+ */
+function addedFieldsV1(v: unknown, loc: Loc, ctx: Ctx, member: boolean): JsonObject | undefined {
+  if (v === null || typeof v !== 'object') return {}; // a leaf: a member without members
+  let children: JsonObject | undefined;
+  let count = 0;
+  if (!Array.isArray(v)) {
+    const o = v as JsonObject;
+    const keys: string[] = [];
+    for (const k of Object.keys(o)) if (o[k] !== undefined) keys.push(k);
+    if (keys.length) member = true;
+    // Every path element here is `f:<name>`, so plain string order is `comparePe`'s order.
+    keys.sort();
+    for (const k of keys) {
+      const x = o[k];
+      const c = x !== null && typeof x === 'object' ? addedFieldsV1(x, fieldLoc(loc, k), ctx, false) : {};
+      if (!c) continue;
+      (children ??= {})[`f:${k}`] = c;
+      count++;
+    }
+  } else {
+    const idx = indexList(v, loc, ctx, false);
+    if (idx) {
+      if (idx.order.length) member = true;
+      for (const key of [...idx.order].sort()) {
+        (children ??= {})[key] = addedFieldsV1(idx.items.get(key), itemLoc(loc, key), ctx, true)!;
+        count++;
+      }
+    } else member = true;
+  }
+  if (!member && count === 0) return undefined;
+  return member && count ? { '.': {}, ...children } : (children ?? {});
+}
+
+/**
+ * What `recordUpdate` gives the creator of `obj` (no live object, no managedFields):
+ * every field it set, without type meta, server-set metadata and the `top` fields;
+ * undefined when that leaves nothing.
+ */
+function createdFieldsV1(obj: object, ctx: Ctx, top: readonly string[]): JsonObject | undefined {
+  if (!isObject(obj)) return undefined;
+  const out: JsonObject = {};
+  let count = 0;
+  const keys = Object.keys(obj).filter((k) => obj[k] !== undefined && k !== 'apiVersion' && k !== 'kind' && !top.includes(k));
+  for (const k of keys.sort()) {
+    let c: JsonObject | undefined;
+    const v = obj[k];
+    if (k === 'metadata') {
+      // Server-set metadata is nobody's, and metadata itself is no member (kube's stripMeta).
+      if (!isObject(v)) continue;
+      const kept: JsonObject = {};
+      for (const mk of Object.keys(v)) if (v[mk] !== undefined && !META_IGNORED.includes(mk)) setOwn(kept, mk, v[mk]);
+      const m = addedFieldsV1(kept, fieldLoc(ROOT, k), ctx, false);
+      if (!m) continue;
+      delete m['.'];
+      if (Object.keys(m).length === 0) continue;
+      c = m;
+    } else c = addedFieldsV1(v, fieldLoc(ROOT, k), ctx, false);
+    if (!c) continue;
+    out[`f:${k}`] = c;
+    count++;
+  }
+  return count ? out : undefined;
+}
 
 // ---------------------------------------------------------------------------
 // The two operations.
@@ -825,6 +908,16 @@ export function recordUpdate(opts: RecordUpdateOptions): ManagedFieldsEntry[] {
   const sent = metaOf(opts.updated)?.managedFields;
   let managers = !opts.subresource && Array.isArray(sent) && sent.length ? decodeManaged(sent) : undefined;
   managers ??= decodeManaged(metaOf(opts.live)?.managedFields) ?? [];
+
+  if (opts.live === undefined && managers.length === 0) {
+    // A create without managedFields: the creator owns every field it set. Same result
+    // as the general path below, computed in one walk without building field sets.
+    const fieldsV1 = createdFieldsV1(opts.updated, ctx, top);
+    if (!fieldsV1) return [];
+    const e: ManagedFieldsEntry = { manager: opts.manager, operation: 'Update', apiVersion: opts.apiVersion, time: rfc3339(opts.now), fieldsType: 'FieldsV1', fieldsV1 };
+    if (opts.subresource) e.subresource = opts.subresource;
+    return [e];
+  }
 
   const cmp = compareObjects(bare(opts.live), bare(opts.updated), ctx);
   const changed = stripIgnored(union(cmp.added, cmp.modified), roots);

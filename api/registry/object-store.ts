@@ -45,6 +45,8 @@ export interface WriteOptions {
 /** The result of a write: the object as stored (or as it would be, for a dry run). */
 export interface WriteResult {
   readonly object: KubeObjectLike;
+  /** `object` as JSON text, when the write had it at hand (it stored it); saves encoding it again. */
+  readonly json?: string;
   /** Texts for `Warning: 299 - "<text>"` headers. */
   readonly warnings: readonly string[];
 }
@@ -85,12 +87,14 @@ export interface ListOptions {
   readonly resourceVersionMatch?: 'Exact' | 'NotOlderThan';
 }
 
-export interface ListResult {
-  readonly items: KubeObjectLike[];
+export interface ListResultOf<T> {
+  readonly items: T[];
   readonly resourceVersion: string;
   readonly continue?: string;
   readonly remainingItemCount?: number;
 }
+
+export type ListResult = ListResultOf<KubeObjectLike>;
 
 /** A change to one object, decoded; `prev` is the object before the change. */
 export interface ObjectEvent {
@@ -99,6 +103,16 @@ export interface ObjectEvent {
   readonly prev?: KubeObjectLike;
   readonly revision: number;
 }
+
+/** A change to one object, with the object as JSON text. */
+export interface ObjectEventJson {
+  readonly type: ObjectEvent['type'];
+  readonly json: string;
+  readonly revision: number;
+}
+
+/** JSON text of the values of store events, shared by the watchers that get the same event. */
+const eventJson = new WeakMap<KeyValue, string>();
 
 /** Finalizers the API server itself acts on (GC). */
 export const FINALIZER_ORPHAN = 'orphan';
@@ -121,6 +135,9 @@ const LIST_MAP_KEYS: Record<string, readonly string[]> = {
 const listMapKeys = (path: readonly string[]): readonly string[] | undefined => LIST_MAP_KEYS[path.join('.')];
 
 const GENERATE_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
+
+const NAMESPACE_RESOURCE = RESOURCES.find((x) => x.kind === 'Namespace')!;
+const NAMESPACE_KEY_PREFIX = resourcePrefix(NAMESPACE_RESOURCE);
 
 /** RFC 3339 in UTC without fractions, as Kubernetes writes timestamps. */
 export const nowRfc3339 = (d: Date = new Date()): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -159,6 +176,10 @@ export interface ObjectStoreDeps {
 export class ObjectStore {
   private readonly log: RevisionLog;
   private readonly now: () => Date;
+  /** Whether each namespace read since the last namespace write is terminating. */
+  private readonly namespaceStates = new Map<string, boolean>();
+  /** Counts namespace writes, so that a read they overtook is not remembered. */
+  private namespaceEpoch = 0;
 
   constructor(deps: ObjectStoreDeps) {
     this.log = deps.log;
@@ -177,9 +198,19 @@ export class ObjectStore {
     return obj;
   }
 
+  /**
+   * A stored value as the JSON text of the object, with `resourceVersion` (the key's
+   * modRevision): the text of `decode(kv)` up to key order and without re-encoding it.
+   */
+  json(kv: KeyValue): string {
+    return withResourceVersion(kv.value, kv.modRevision) ?? JSON.stringify(this.decode(kv));
+  }
+
+  /** The stored form: no resourceVersion, and apiVersion, kind and metadata first (see `withResourceVersion`). */
   private encode(obj: KubeObjectLike): string {
-    const { resourceVersion: _rv, ...meta } = obj.metadata ?? {};
-    return JSON.stringify({ ...obj, metadata: meta });
+    const { resourceVersion: _rv, ...metadata } = obj.metadata ?? {};
+    const { apiVersion, kind, metadata: _m, ...rest } = obj;
+    return JSON.stringify({ apiVersion, kind, metadata, ...rest });
   }
 
   private gr(r: ResourceInfo) {
@@ -193,6 +224,13 @@ export class ObjectStore {
     return this.decode(kv);
   }
 
+  /** Reads one object as JSON text (see `json`); 404 if absent. */
+  async getJson(r: ResourceInfo, namespace: string, name: string): Promise<string> {
+    const kv = await this.log.get(objectKey(r, namespace, name));
+    if (!kv) throw notFound(this.gr(r), name);
+    return this.json(kv);
+  }
+
   /** Reads one object, or undefined. */
   async tryGet(r: ResourceInfo, namespace: string, name: string): Promise<KubeObjectLike | undefined> {
     const kv = await this.log.get(objectKey(r, namespace, name));
@@ -201,6 +239,31 @@ export class ObjectStore {
 
   /** Lists objects of one resource in one namespace ('' = all), filtered and paged. */
   async list(r: ResourceInfo, namespace: string, opts: ListOptions = {}): Promise<ListResult> {
+    const { labelSelector: ls, fieldSelector: fs } = opts;
+    return this.scan(r, namespace, opts, (kv) => {
+      const obj = this.decode(kv);
+      if (ls && !ls.matches(obj.metadata?.labels)) return undefined;
+      if (fs && !fs.matches(obj)) return undefined;
+      return obj;
+    });
+  }
+
+  /** `list`, with each item as JSON text (see `json`): no decoding unless a selector needs it. */
+  async listJson(r: ResourceInfo, namespace: string, opts: ListOptions = {}): Promise<ListResultOf<string>> {
+    const ls = opts.labelSelector && !opts.labelSelector.empty ? opts.labelSelector : undefined;
+    const fs = opts.fieldSelector && !opts.fieldSelector.empty ? opts.fieldSelector : undefined;
+    return this.scan(r, namespace, opts, (kv) => {
+      if (ls || fs) {
+        const obj = this.decode(kv);
+        if (ls && !ls.matches(obj.metadata?.labels)) return undefined;
+        if (fs && !fs.matches(obj)) return undefined;
+      }
+      return this.json(kv);
+    });
+  }
+
+  /** Pages through the log for `list`; `item` maps a stored value to an item, or undefined to leave it out. */
+  private async scan<T>(r: ResourceInfo, namespace: string, opts: ListOptions, item: (kv: KeyValue) => T | undefined): Promise<ListResultOf<T>> {
     const prefix = r.namespaced && namespace ? namespacePrefix(r, namespace) : resourcePrefix(r);
     const token = opts.continue ? decodeContinue(opts.continue) : undefined;
     let revision = token?.rv ?? 0;
@@ -210,7 +273,7 @@ export class ObjectStore {
     }
     const filtered = !!(opts.labelSelector && !opts.labelSelector.empty) || !!(opts.fieldSelector && !opts.fieldSelector.empty);
     const limit = opts.limit && opts.limit > 0 ? opts.limit : 0;
-    const items: KubeObjectLike[] = [];
+    const items: T[] = [];
     let start = token?.start;
     let more = false;
     let remaining = 0;
@@ -222,9 +285,8 @@ export class ObjectStore {
       let cut = false;
       for (const kv of res.items) {
         lastKey = kv.key;
-        const obj = this.decode(kv);
-        if (opts.labelSelector && !opts.labelSelector.matches(obj.metadata?.labels)) continue;
-        if (opts.fieldSelector && !opts.fieldSelector.matches(obj)) continue;
+        const obj = item(kv);
+        if (obj === undefined) continue;
         items.push(obj);
         if (limit && items.length >= limit && kv !== res.items[res.items.length - 1]) {
           cut = true;
@@ -244,7 +306,7 @@ export class ObjectStore {
         break;
       }
     }
-    const out: { -readonly [K in keyof ListResult]: ListResult[K] } = { items, resourceVersion: String(revision) };
+    const out: { -readonly [K in keyof ListResultOf<T>]: ListResultOf<T>[K] } = { items, resourceVersion: String(revision) };
     if (more && start) {
       out.continue = encodeContinue({ rv: revision, start });
       if (!filtered && remaining > 0) out.remainingItemCount = remaining;
@@ -266,9 +328,12 @@ export class ObjectStore {
     }
   }
 
-  /** Creates an object; `obj` is the decoded request body. */
+  /**
+   * Creates an object; `body` is the decoded request body. The store takes `body` over:
+   * it becomes the result object, so the caller must not use it afterwards.
+   */
   async create(r: ResourceInfo, namespace: string, body: KubeObjectLike, opts: InternalWriteOptions = {}): Promise<WriteResult> {
-    const obj = clone(body);
+    const obj = body;
     this.checkTypeMeta(r, obj);
     const meta = (obj.metadata ??= {});
     if (r.namespaced) {
@@ -309,8 +374,10 @@ export class ObjectStore {
         return { object: obj, warnings };
       }
       try {
-        const kv = await this.log.create(key, this.encode(obj));
-        return { object: this.decode(kv), warnings };
+        const value = this.encode(obj);
+        const kv = await this.logWrite(key, () => this.log.create(key, value));
+        meta.resourceVersion = String(kv.modRevision);
+        return { object: obj, warnings, ...jsonOf(value, kv.modRevision) };
       } catch (e) {
         if (isStoreError(e, 'KeyExists')) {
           if (generated && attempt < 8) continue;
@@ -321,7 +388,10 @@ export class ObjectStore {
     }
   }
 
-  /** Replaces an object (PUT). The body's resourceVersion is a precondition and is required. */
+  /**
+   * Replaces an object (PUT). The body's resourceVersion is a precondition and is required.
+   * As with `create`, the store takes `body` over.
+   */
   async update(r: ResourceInfo, namespace: string, name: string, body: KubeObjectLike, opts: WriteOptions = {}): Promise<WriteResult> {
     this.checkTypeMeta(r, body);
     this.checkNameMatches(r, namespace, name, body);
@@ -394,7 +464,7 @@ export class ObjectStore {
    */
   private async write(r: ResourceInfo, kv: KeyValue, body: KubeObjectLike, opts: InternalWriteOptions): Promise<WriteResult> {
     const old = this.decode(kv);
-    const next = clone(body);
+    const next = body;
     const oldMeta = old.metadata ?? {};
     const meta = (next.metadata ??= {});
     next.apiVersion = old.apiVersion;
@@ -448,11 +518,13 @@ export class ObjectStore {
     const finalizing = !!nm.deletionTimestamp && ((nm.finalizers ?? []) as string[]).length === 0 && !(r.kind === 'Namespace' && (next.spec?.finalizers ?? []).length > 0);
     if (opts.dryRun) return { object: next, warnings };
     if (finalizing) {
-      const gone = await this.log.delete(key, kv.modRevision);
+      const gone = await this.logWrite(key, () => this.log.delete(key, kv.modRevision));
       return { object: { ...next, metadata: { ...nm, resourceVersion: String(gone.modRevision) } }, warnings };
     }
-    const stored = await this.log.update(key, this.encode(next), kv.modRevision);
-    return { object: this.decode(stored), warnings };
+    const value = this.encode(next);
+    const stored = await this.logWrite(key, () => this.log.update(key, value, kv.modRevision));
+    nm.resourceVersion = String(stored.modRevision);
+    return { object: next, warnings, ...jsonOf(value, stored.modRevision) };
   }
 
   /** Deletes an object: now, or by marking it and waiting for its finalizers. */
@@ -478,7 +550,7 @@ export class ObjectStore {
       try {
         if (finalizers.length === 0 && !nsPending) {
           if (opts.dryRun) return { deleted: true, object: obj };
-          const gone = await this.log.delete(key, kv.modRevision);
+          const gone = await this.logWrite(key, () => this.log.delete(key, kv.modRevision));
           return { deleted: true, object: this.decode(gone) };
         }
         const next = clone(obj);
@@ -490,8 +562,9 @@ export class ObjectStore {
         }
         if (r.kind === 'Namespace') next.status = { ...(next.status ?? {}), phase: 'Terminating' };
         if (isDeepStrictEqual(next, obj) || opts.dryRun) return { deleted: false, object: next };
-        const stored = await this.log.update(key, this.encode(next), kv.modRevision);
-        return { deleted: false, object: this.decode(stored) };
+        const stored = await this.logWrite(key, () => this.log.update(key, this.encode(next), kv.modRevision));
+        nm.resourceVersion = String(stored.modRevision);
+        return { deleted: false, object: next };
       } catch (e) {
         if ((isStoreError(e, 'RevisionMismatch') || isStoreError(e, 'NotFound')) && attempt < 8) continue;
         if (isStoreError(e, 'NotFound')) throw notFound(this.gr(r), name);
@@ -507,6 +580,19 @@ export class ObjectStore {
   async *watch(r: ResourceInfo, namespace: string, afterRevision: number, signal: AbortSignal): AsyncIterable<ObjectEvent> {
     const prefix = r.namespaced && namespace ? namespacePrefix(r, namespace) : resourcePrefix(r);
     for await (const ev of this.log.watch(prefix, { afterRevision, signal })) yield this.toObjectEvent(ev);
+  }
+
+  /**
+   * `watch` for clients that take objects as they are: each event with the object as
+   * JSON text (see `json`), made once per store event however many watchers get it.
+   */
+  async *watchJson(r: ResourceInfo, namespace: string, afterRevision: number, signal: AbortSignal): AsyncIterable<ObjectEventJson> {
+    const prefix = r.namespaced && namespace ? namespacePrefix(r, namespace) : resourcePrefix(r);
+    for await (const ev of this.log.watch(prefix, { afterRevision, signal })) {
+      let json = eventJson.get(ev.kv);
+      if (json === undefined) eventJson.set(ev.kv, (json = this.json(ev.kv)));
+      yield { type: ev.type === 'delete' ? 'DELETED' : ev.prevKv ? 'MODIFIED' : 'ADDED', json, revision: ev.kv.modRevision };
+    }
   }
 
   /** Decodes a store event into an object event. */
@@ -529,11 +615,11 @@ export class ObjectStore {
     const ns = this.decode(kv);
     if (!ns.metadata?.deletionTimestamp) return;
     if ((ns.metadata.finalizers ?? []).length === 0) {
-      await this.log.delete(key, kv.modRevision);
+      await this.logWrite(key, () => this.log.delete(key, kv.modRevision));
       return;
     }
     ns.spec = { ...(ns.spec ?? {}), finalizers: [] };
-    await this.log.update(key, this.encode(ns), kv.modRevision);
+    await this.logWrite(key, () => this.log.update(key, this.encode(ns), kv.modRevision));
   }
 
   /** Creates the namespace if it does not exist (used at startup for `default`). */
@@ -547,12 +633,41 @@ export class ObjectStore {
     }
   }
 
+  /**
+   * Writes `key` through `write`. Every write of the log goes through here, so that what
+   * `checkNamespaceWritable` remembers of namespaces is forgotten when one is written.
+   */
+  private async logWrite<T>(key: string, write: () => Promise<T>): Promise<T> {
+    if (!key.startsWith(NAMESPACE_KEY_PREFIX)) return write();
+    this.forgetNamespaces();
+    try {
+      return await write();
+    } finally {
+      this.forgetNamespaces();
+    }
+  }
+
+  private forgetNamespaces(): void {
+    this.namespaceStates.clear();
+    this.namespaceEpoch++;
+  }
+
+  /**
+   * 404 if the namespace does not exist, 403 if it is terminating. What it read is
+   * remembered until a namespace is written (see `logWrite`): namespaces change rarely,
+   * objects in them are created often, and a read of the log costs more than the rest
+   * of the check. A read that a namespace write overtook is not remembered.
+   */
   private async checkNamespaceWritable(namespace: string): Promise<void> {
-    const nsRes = RESOURCES.find((x) => x.kind === 'Namespace')!;
-    const ns = await this.tryGet(nsRes, '', namespace);
-    if (!ns) throw notFound({ group: '', resource: 'namespaces' }, namespace);
-    if (ns.metadata?.deletionTimestamp)
-      throw forbidden(`unable to create new content in namespace ${namespace} because it is being terminated`);
+    let terminating = this.namespaceStates.get(namespace);
+    if (terminating === undefined) {
+      const epoch = this.namespaceEpoch;
+      const ns = await this.tryGet(NAMESPACE_RESOURCE, '', namespace);
+      if (!ns) throw notFound({ group: '', resource: 'namespaces' }, namespace);
+      terminating = !!ns.metadata?.deletionTimestamp;
+      if (epoch === this.namespaceEpoch) this.namespaceStates.set(namespace, terminating);
+    }
+    if (terminating) throw forbidden(`unable to create new content in namespace ${namespace} because it is being terminated`);
   }
 
   private checkTypeMeta(r: ResourceInfo, obj: KubeObjectLike): void {
@@ -598,4 +713,26 @@ export class ObjectStore {
     if (all.length) throw invalid(r.group, r.kind, name, all);
     return warnings;
   }
+}
+
+const jsonOf = (value: string, revision: number): { json?: string } => {
+  const json = withResourceVersion(value, revision);
+  return json === undefined ? {} : { json };
+};
+
+/** `{"apiVersion":"…","kind":"…","metadata":{`: how every value `ObjectStore` stores begins. */
+const STORED_HEAD = /^\{"apiVersion":"(?:[^"\\]|\\.)*","kind":"(?:[^"\\]|\\.)*","metadata":\{/;
+
+/**
+ * The stored JSON text of an object (which has no resourceVersion) with
+ * `metadata.resourceVersion` = `revision` spliced in as the first member of its
+ * metadata, or undefined when `value` does not begin as `ObjectStore` writes values.
+ * The object's own metadata is the first `"metadata":{` after the two leading string
+ * members, so this never touches a nested `metadata` (a template's).
+ */
+export function withResourceVersion(value: string, revision: number): string | undefined {
+  const head = STORED_HEAD.exec(value);
+  if (!head) return undefined;
+  const at = head[0].length;
+  return `${value.slice(0, at)}"resourceVersion":"${revision}"${value[at] === '}' ? '' : ','}${value.slice(at)}`;
 }

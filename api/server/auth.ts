@@ -4,6 +4,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import { unauthorized } from '../errors.ts';
+import { endJson, pathOf, plainNode } from './plain-node.ts';
 
 /** The authenticated caller, as `res.locals.user`. */
 export interface AuthUser {
@@ -63,21 +64,22 @@ export function bearerAuth(opts: BearerAuthOptions): RequestHandler {
     !UNCLEAN_PATH.test(path) &&
     anonymous.some((p) => (p === '' ? path === '/' : path === p || path.startsWith(`${p}/`)));
 
-  return (req, res, next) => {
+  // Node's http API only (see plain-node.ts).
+  return plainNode((req, res, next) => {
     const header = req.headers.authorization;
-    if (header === undefined && isAnonymousPath(req.path)) {
+    if (header === undefined && isAnonymousPath(pathOf(req.url))) {
       res.locals.user = ANONYMOUS_USER;
       next();
       return;
     }
     const user = header === undefined ? undefined : lookup(header);
     if (!user) {
-      res.status(401).json(unauthorized().toStatus());
+      endJson(res, 401, JSON.stringify(unauthorized().toStatus()));
       return;
     }
     res.locals.user = user;
     next();
-  };
+  });
 
   function lookup(header: string): AuthUser | undefined {
     const m = /^bearer\s+(\S+)\s*$/i.exec(header);

@@ -21,17 +21,36 @@ export async function readRawBody(req: Request, limitBytes = MAX_BODY_BYTES): Pr
     req.resume();
     throw tooLarge(limitBytes);
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limitBytes) {
-      req.resume();
-      throw tooLarge(limitBytes);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+  if (req.readableEnded) return Buffer.alloc(0);
+  // Plain listeners: an async iterator over the request costs several times as much per request.
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (err?: unknown): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+      if (err) {
+        req.resume();
+        reject(err);
+      } else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limitBytes) done(tooLarge(limitBytes));
+      else chunks.push(chunk);
+    };
+    const onEnd = (): void => done();
+    const onError = (err: Error): void => done(err);
+    const onClose = (): void => {
+      if (!req.readableEnded) done(new Error('the client closed the connection before sending the whole body'));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
 }
 
 /** The media type of a Content-Type header, lower case, without parameters. */

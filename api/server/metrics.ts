@@ -6,6 +6,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { StoreStats } from '../../store/revision-log.ts';
 import type { GroupResource } from '../errors.ts';
+import { plainNode } from './plain-node.ts';
 
 /**
  * The fields of `res.locals.requestInfo` these metrics read. The router sets it
@@ -202,7 +203,8 @@ export class ApiMetrics {
    * before any response gets `code="0"`.
    */
   middleware(): RequestHandler {
-    return (req, res, next) => {
+    // Node's http API only (see plain-node.ts).
+    return plainNode((req, res, next) => {
       const started = process.hrtime.bigint();
       res.once('close', () => {
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -212,7 +214,7 @@ export class ApiMetrics {
         if (!LONG_RUNNING_VERBS.has(labels.verb)) this.requestDuration.observe(labels, seconds);
       });
       next();
-    };
+    });
   }
 
   /** Express handler serving the registry in Prometheus text format 0.0.4. */

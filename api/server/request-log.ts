@@ -3,6 +3,7 @@
  */
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
+import { plainNode } from './plain-node.ts';
 
 /** Query parameters whose values never reach the log. */
 const SECRET_QUERY_KEY = /token|password|passwd|secret|key|auth|credential|signature/i;
@@ -39,15 +40,17 @@ export interface RequestLogEntry {
  * are redacted.
  */
 export function requestLogger(logger: Logger): RequestHandler {
-  return (req, res, next) => {
+  // Node's http API only (see plain-node.ts).
+  return plainNode((req, res, next) => {
     const started = process.hrtime.bigint();
     res.once('close', () => {
+      const code = res.headersSent ? res.statusCode : 0;
+      if (!logger.isLevelEnabled(code >= 500 ? 'error' : 'info')) return;
       const info = res.locals.requestInfo as { verb?: string } | undefined;
       const user = res.locals.user as { name?: string } | undefined;
       const url = req.originalUrl || req.url;
       const q = url.indexOf('?');
       const query = q < 0 ? '' : redactQuery(url.slice(q + 1));
-      const code = res.headersSent ? res.statusCode : 0;
       const entry: Record<string, unknown> = {
         verb: info?.verb ?? req.method.toLowerCase(),
         method: req.method,
@@ -65,7 +68,7 @@ export function requestLogger(logger: Logger): RequestHandler {
       else logger.info(entry, 'request');
     });
     next();
-  };
+  });
 }
 
 function redactQuery(query: string): string {

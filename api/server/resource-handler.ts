@@ -2,16 +2,18 @@
  * The REST handler for every resource: decodes the request, calls the `ObjectStore`,
  * and writes the response in the shape the client asked for (object, list, Table,
  * metadata), with `Warning` headers. Errors propagate to the app's error handler.
+ * It uses only Node's http API on the request and response (see plain-node.ts).
  */
 import type { Request, Response } from 'express';
 import { ApiError, badRequest, isNotFound, methodNotAllowed, notFound } from '../errors.ts';
 import { apiVersionOf, type ResourceInfo } from '../registry/resources.ts';
-import type { DeleteOptions, FieldValidation, ObjectStore, WriteOptions } from '../registry/object-store.ts';
+import type { DeleteOptions, FieldValidation, ListOptions, ObjectStore, WriteOptions, WriteResult } from '../registry/object-store.ts';
 import { parseFieldSelector, parseLabelSelector } from '../registry/selectors.ts';
 import { readObjectBody, readPatchBody, readRawBody, decodeDocument, mediaType } from './body.ts';
 import { negotiateShape, shapeObject, toMetadataList, toTable, type IncludeObject } from './table.ts';
 import { serveWatch, type WatchServeOptions } from './watch.ts';
 import type { ResourceRequest, Verb } from './request-info.ts';
+import { endJson } from './plain-node.ts';
 
 type Query = Record<string, unknown>;
 
@@ -77,8 +79,21 @@ const writeOptions = (req: Request, q: Query, sub?: string): WriteOptions => ({
 });
 
 function sendJson(res: Response, code: number, body: unknown, warnings: readonly string[] = []): void {
-  for (const w of warnings) res.append('Warning', `299 - ${JSON.stringify(w)}`);
-  res.status(code).type('application/json').send(JSON.stringify(body));
+  sendJsonText(res, code, JSON.stringify(body), warnings);
+}
+
+/** Sends the object of a write, as the text it was stored as when the store has it. */
+const sendWritten = (res: Response, code: number, out: WriteResult): void =>
+  out.json !== undefined ? sendJsonText(res, code, out.json, out.warnings) : sendJson(res, code, out.object, out.warnings);
+
+/** Sends JSON text as it is (kube-apiserver's `Content-Type: application/json`, no charset). */
+function sendJsonText(res: Response, code: number, text: string, warnings: readonly string[] = []): void {
+  if (warnings.length) {
+    const prev = res.getHeader('Warning');
+    const before = prev === undefined ? [] : Array.isArray(prev) ? prev : [String(prev)];
+    res.setHeader('Warning', [...before, ...warnings.map((w) => `299 - ${JSON.stringify(w)}`)]);
+  }
+  endJson(res, code, text);
 }
 
 /** Reads `DeleteOptions` from the body (JSON) and the query string. */
@@ -110,11 +125,11 @@ export interface ResourceHandlerDeps extends WatchServeOptions {
   readonly shutdown: AbortSignal;
 }
 
-/** Handles one resource request whose verb is known. */
-export async function handleResource(deps: ResourceHandlerDeps, req: Request, res: Response, rr: ResourceRequest, verb: Verb): Promise<void> {
+/** Handles one resource request whose verb is known; `query` is its parsed query string. */
+export async function handleResource(deps: ResourceHandlerDeps, req: Request, res: Response, rr: ResourceRequest, verb: Verb, query: Query): Promise<void> {
   const { store } = deps;
   const r = rr.resource;
-  const q = req.query as Query;
+  const q = query;
   const ns = rr.namespace;
   const sub = rr.subresource;
   if (sub !== undefined && !(sub === 'status' && r.hasStatus)) throw notFound({ group: r.group, resource: `${r.plural}/${sub}` }, rr.name ?? '');
@@ -124,6 +139,8 @@ export async function handleResource(deps: ResourceHandlerDeps, req: Request, re
 
   switch (verb) {
     case 'get': {
+      // A plain object is sent as stored, without decoding and encoding it again.
+      if (shape === 'object') return sendJsonText(res, 200, await store.getJson(r, ns, rr.name!));
       const obj = await store.get(r, ns, rr.name!);
       return sendJson(res, 200, shapeObject(r, obj, shape, includeObject));
     }
@@ -134,25 +151,30 @@ export async function handleResource(deps: ResourceHandlerDeps, req: Request, re
       if (rvm && !rv) throw badRequest('resourceVersionMatch is forbidden unless resourceVersion is provided');
       const limit = int(q, 'limit');
       const cont = str(q, 'continue');
-      const list = await store.list(r, ns, {
+      const listOpts: ListOptions = {
         ...selectors(r, q),
         ...(limit ? { limit } : {}),
         ...(cont ? { continue: cont } : {}),
         ...(rv ? { resourceVersion: rv } : {}),
         ...(rvm ? { resourceVersionMatch: rvm } : {}),
-      });
+      };
+      const av = apiVersionOf(r);
+      if (shape === 'object') {
+        // Items are sent as stored, without decoding and encoding them again.
+        const list = await store.listJson(r, ns, listOpts);
+        const meta: Record<string, unknown> = { resourceVersion: list.resourceVersion };
+        if (list.continue) meta.continue = list.continue;
+        if (list.remainingItemCount !== undefined) meta.remainingItemCount = list.remainingItemCount;
+        const head = `{"apiVersion":${JSON.stringify(av)},"kind":${JSON.stringify(r.listKind)},"metadata":${JSON.stringify(meta)},"items":[`;
+        return sendJsonText(res, 200, `${head}${list.items.join(',')}]}`);
+      }
+      const list = await store.list(r, ns, listOpts);
       const meta: Record<string, unknown> = { resourceVersion: list.resourceVersion };
       if (list.continue) meta.continue = list.continue;
       if (list.remainingItemCount !== undefined) meta.remainingItemCount = list.remainingItemCount;
       if (shape === 'table')
         return sendJson(res, 200, toTable(r, list.items, { resourceVersion: list.resourceVersion, ...(list.continue ? { continue: list.continue } : {}), ...(includeObject ? { includeObject } : {}) }));
-      if (shape === 'metadata') return sendJson(res, 200, toMetadataList(list.items, meta));
-      const av = apiVersionOf(r);
-      for (const o of list.items) {
-        o.apiVersion ??= av;
-        o.kind ??= r.kind;
-      }
-      return sendJson(res, 200, { apiVersion: av, kind: r.listKind, metadata: meta, items: list.items });
+      return sendJson(res, 200, toMetadataList(list.items, meta));
     }
     case 'watch': {
       const sendInitialEvents = bool(q, 'sendInitialEvents');
@@ -186,12 +208,12 @@ export async function handleResource(deps: ResourceHandlerDeps, req: Request, re
     case 'create': {
       const body = await readObjectBody(req);
       const out = await store.create(r, ns, body as any, writeOptions(req, q));
-      return sendJson(res, 201, out.object, out.warnings);
+      return sendWritten(res, 201, out);
     }
     case 'update': {
       const body = await readObjectBody(req);
       const out = await store.update(r, ns, rr.name!, body as any, writeOptions(req, q, sub));
-      return sendJson(res, 200, out.object, out.warnings);
+      return sendWritten(res, 200, out);
     }
     case 'patch':
     case 'apply': {
@@ -201,7 +223,7 @@ export async function handleResource(deps: ResourceHandlerDeps, req: Request, re
       const force = bool(q, 'force');
       if (force && type !== 'apply') throw badRequest('force may not be set for non-apply patch requests');
       const out = await store.patch(r, ns, rr.name!, patch, { ...opts, type, force });
-      return sendJson(res, out.created ? 201 : 200, out.object, out.warnings);
+      return sendWritten(res, out.created ? 201 : 200, out);
     }
     case 'delete': {
       const opts = await deleteOptionsOf(req, q);

@@ -76,9 +76,10 @@ export async function serveWatch(req: Request, res: Response, w: WatchRequest, o
   opts.hooks?.onStart?.(r);
   let sentColumns = false;
   let lastRv = after;
-  const write = async (type: string, obj: unknown): Promise<void> => {
+  const write = (type: string, obj: unknown): Promise<void> => writeLine(`${JSON.stringify({ type, object: obj })}\n`);
+  const writeLine = async (line: string): Promise<void> => {
     if (ctl.signal.aborted) return;
-    const ok = res.write(`${JSON.stringify({ type, object: obj })}\n`);
+    const ok = res.write(line);
     opts.hooks?.onEvent?.(r);
     if (!ok && !ctl.signal.aborted) {
       await new Promise<void>((resolve) => {
@@ -106,7 +107,7 @@ export async function serveWatch(req: Request, res: Response, w: WatchRequest, o
   let bookmarkTimer: NodeJS.Timeout | undefined;
 
   try {
-    res.status(200);
+    res.statusCode = 200;
     res.setHeader('Content-Type', 'application/json');
     res.setHeader('Cache-Control', 'no-cache, private');
     res.setHeader('X-Content-Type-Options', 'nosniff');
@@ -125,16 +126,24 @@ export async function serveWatch(req: Request, res: Response, w: WatchRequest, o
       bookmarkTimer = setInterval(() => void write('BOOKMARK', bookmark()), opts.bookmarkIntervalMs ?? 60_000);
       bookmarkTimer.unref();
     }
-    for await (const ev of store.watch(r, w.namespace, after, ctl.signal)) {
-      lastRv = ev.revision;
-      const now = matches(ev.object);
-      const before = ev.type === 'MODIFIED' && matches(ev.prev);
-      let type: string | undefined;
-      if (ev.type === 'DELETED') type = now ? 'DELETED' : undefined;
-      else if (ev.type === 'ADDED') type = now ? 'ADDED' : undefined;
-      else if (now) type = before ? 'MODIFIED' : 'ADDED';
-      else if (before) type = 'DELETED';
-      if (type) await write(type, shape(ev.object));
+    if (!w.labelSelector && !w.fieldSelector && w.shape === 'object') {
+      // Objects as stored, neither decoded nor encoded again, for each watcher.
+      for await (const ev of store.watchJson(r, w.namespace, after, ctl.signal)) {
+        lastRv = ev.revision;
+        await writeLine(`{"type":"${ev.type}","object":${ev.json}}\n`);
+      }
+    } else {
+      for await (const ev of store.watch(r, w.namespace, after, ctl.signal)) {
+        lastRv = ev.revision;
+        const now = matches(ev.object);
+        const before = ev.type === 'MODIFIED' && matches(ev.prev);
+        let type: string | undefined;
+        if (ev.type === 'DELETED') type = now ? 'DELETED' : undefined;
+        else if (ev.type === 'ADDED') type = now ? 'ADDED' : undefined;
+        else if (now) type = before ? 'MODIFIED' : 'ADDED';
+        else if (before) type = 'DELETED';
+        if (type) await write(type, shape(ev.object));
+      }
     }
   } catch (e) {
     if (isStoreError(e, 'Compacted')) {

@@ -5,7 +5,8 @@ export interface HistorySource {
   /**
    * Events for keys starting with `prefix` with revision > `afterRevision`, in revision
    * order, at most `limit`. Must be synchronous so that replay and the switch to live
-   * events happen with no write in between.
+   * events happen with no `publish` in between. It may return committed events that
+   * are not published yet, as long as they are published later.
    */
   readHistory(prefix: string, afterRevision: number, limit: number): WatchEvent[];
   /** The latest committed revision. */
@@ -74,7 +75,10 @@ export class WatchHub {
     }
     const events = this.source.readHistory(prefix, afterRevision, this.replayChunk);
     if (events.length < this.replayChunk) {
-      return { events, upTo: Math.max(afterRevision, this.source.currentRevision()), caughtUp: true };
+      // The log may hold events not yet published (a writer thread committed them):
+      // they were replayed now, so live delivery must skip them.
+      const last = events.length ? events[events.length - 1]!.kv.modRevision : 0;
+      return { events, upTo: Math.max(afterRevision, this.source.currentRevision(), last), caughtUp: true };
     }
     return { events, upTo: events[events.length - 1]!.kv.modRevision, caughtUp: false };
   }

@@ -120,6 +120,64 @@ describe('SqliteLog', () => {
     expect(kvs.map((kv) => kv.modRevision)).toEqual(Array.from({ length: 64 }, (_, i) => i + 1));
   });
 
+  it('lets every read issued after a write resolved see it, while other writes commit', async () => {
+    const { open } = testDb();
+    const log = open();
+    const seen: string[] = [];
+    await Promise.all(
+      Array.from({ length: 16 }, async (_, w) => {
+        for (let i = 0; i < 40; i++) {
+          const key = `/raw/${w}/${i}`;
+          const kv = await log.create(key, `v${i}`);
+          expect(await log.get(key)).toEqual(kv);
+          const list = await log.list(`/raw/${w}/`);
+          expect(list.revision).toBeGreaterThanOrEqual(kv.modRevision);
+          expect(list.items.map((x) => x.key)).toContain(key);
+          const updated = await log.update(key, `u${i}`, kv.modRevision);
+          expect((await log.get(key))?.value).toBe('u' + String(i));
+          seen.push(updated.value);
+        }
+      }),
+    );
+    expect(seen).toHaveLength(640);
+    expect(await log.count('/raw/')).toBe(640);
+  });
+
+  it('runs its writer thread the same from an esbuild bundle, as the berth program ships', async () => {
+    const dir = tempDir();
+    onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const entry = path.join(dir, 'entry.ts');
+    fs.writeFileSync(
+      entry,
+      `import { openSqliteLog } from ${JSON.stringify(path.join(REPO_ROOT, 'store/sqlite/sqlite-log.ts'))};
+const log = openSqliteLog({ path: process.argv[2] });
+const a = await log.create('/b/a', 'x');
+const b = await log.update('/b/a', 'y', a.modRevision);
+await log.compact(b.modRevision);
+process.stdout.write(JSON.stringify({ a, b, get: await log.get('/b/a'), compacted: await log.compactRevision() }));
+await log.close();
+`,
+    );
+    const { build } = await import('esbuild');
+    // The settings of scripts/build.ts.
+    await build({ entryPoints: [entry], outfile: path.join(dir, 'bundle.mjs'), bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'silent' });
+    // The bundle resolves better-sqlite3 from its own directory, as dist/berth.mjs does from the repository.
+    fs.symlinkSync(path.join(REPO_ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+    const child = spawn(process.execPath, [path.join(dir, 'bundle.mjs'), path.join(dir, 'state.db')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code, err).toBe(0);
+    expect(JSON.parse(out)).toEqual({
+      a: { key: '/b/a', value: 'x', modRevision: 1, createRevision: 1 },
+      b: { key: '/b/a', value: 'y', modRevision: 2, createRevision: 1 },
+      get: { key: '/b/a', value: 'y', modRevision: 2, createRevision: 1 },
+      compacted: 2,
+    });
+  });
+
   it('commits writes still queued when close is called', async () => {
     const { file, open } = testDb();
     const log = open();

@@ -1,5 +1,7 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import {
   StoreError,
@@ -13,6 +15,18 @@ import {
 } from '../revision-log.ts';
 import { maxKey, prefixEnd } from '../internal/keys.ts';
 import { WatchHub, failedWatch } from '../internal/watch-hub.ts';
+import {
+  FAILURE_CODES,
+  OP_CREATE,
+  OP_DELETE,
+  OP_UPDATE,
+  writerThreadSource,
+  type FromWriter,
+  type ToWriter,
+  type WireResult,
+  type WireWrite,
+  type WriterConfig,
+} from './writer-thread.ts';
 
 /** When and how much history the automatic compactor forgets. */
 export interface AutoCompactOptions {
@@ -47,15 +61,15 @@ export interface SqliteLogOptions {
 const DEFAULT_AUTO_COMPACT = { intervalMs: 60_000, retainRevisions: 10_000 } as const;
 const JOURNAL_SIZE_LIMIT_BYTES = 8 * 1024 * 1024;
 
-type WriteOp =
-  | { readonly op: 'create'; readonly key: string; readonly value: string }
-  | { readonly op: 'update'; readonly key: string; readonly value: string; readonly expected: number }
-  | { readonly op: 'delete'; readonly key: string; readonly expected: number | undefined };
-
-type PendingWrite = WriteOp & {
+interface PendingWrite {
+  readonly op: number;
+  readonly key: string;
+  readonly value: string;
+  /** The expected modRevision, -1 for none. */
+  readonly expected: number;
   readonly resolve: (kv: KeyValue) => void;
   readonly reject: (err: unknown) => void;
-};
+}
 
 interface KvRow {
   key: string;
@@ -124,6 +138,8 @@ function rangeStatements(db: Database.Database, bounded: boolean): RangeStatemen
   };
 }
 
+const require = createRequire(import.meta.url);
+
 /**
  * A `RevisionLog` in one SQLite file (WAL mode, `synchronous=FULL`), shaped like kine.
  *
@@ -134,60 +150,65 @@ function rangeStatements(db: Database.Database, bounded: boolean): RangeStatemen
  * history; lists at older revisions use the (key, id) index. `meta` keeps the
  * compacted revision; AUTOINCREMENT keeps revisions from being reused after compaction.
  *
- * Writes are group-committed: those arriving in the same event-loop turn are checked
- * one by one in arrival order and applied in one transaction (one fsync); each
- * promise resolves or rejects on its own once that transaction is durable.
+ * Threads: writes and compaction run on a writer thread (`writer-thread.ts`) that owns
+ * the write connection, so commits and their fsync never block the event loop. Reads
+ * (get, list, count, watch replay) use a second connection on the calling thread; WAL
+ * lets them run while the writer commits. Each read sees every transaction committed
+ * before it started, so a read issued after a write's promise resolved sees the write.
+ * A read may also see writes committed whose promises have not resolved yet; it then
+ * reports the newer revision it read at (a list's `revision`), never an older one.
+ *
+ * Writes are group-committed: those issued while the writer commits earlier ones (or
+ * in the same event-loop turn) go to the writer together, and it applies them (at most
+ * `maxBatch` at a time) in one transaction (one fsync), checking each write in call order. Each promise resolves or
+ * rejects on its own once that transaction is durable; watchers get the events in
+ * revision order right after.
  *
  * One process may open a database at a time. Use `openSqliteLog` to create one.
  */
 export class SqliteLog implements RevisionLog {
   private readonly db: Database.Database;
   private readonly file: string;
+  private readonly writer: Worker;
   private revision: number;
   private compacted: number;
   private closed = false;
+  private closing: Promise<void> | undefined;
+  /** Set when the writer thread died: every later write fails with it. */
+  private broken: Error | undefined;
+  /** Writes not yet sent to the writer (sent at the end of the event-loop turn). */
   private pending: PendingWrite[] = [];
+  /** Writes sent to the writer, oldest first, awaiting their outcome. */
+  private inFlight: PendingWrite[] = [];
+  private inFlightHead = 0;
   private flushScheduled = false;
   private compaction: Promise<void> = Promise.resolve();
+  private compactionDone: { resolve: () => void; reject: (err: unknown) => void } | undefined;
+  private closedByWriter: (() => void) | undefined;
   private autoCompacting = false;
   private autoTimer: NodeJS.Timeout | undefined;
+  private referenced = false;
   private readonly retainRevisions: number;
-  private readonly maxBatch: number;
-  private readonly chunkRows: number;
   private readonly hub: WatchHub;
   private readonly bounded: RangeStatements;
   private readonly unbounded: RangeStatements;
   private readonly stmt: {
     readonly getCurrent: Database.Statement;
-    readonly insertRow: Database.Statement;
-    readonly upsertCurrent: Database.Statement;
-    readonly deleteCurrent: Database.Statement;
-    readonly setMeta: Database.Statement;
+    readonly latestRevision: Database.Statement;
     readonly countKeys: Database.Statement;
-    readonly chunkEnd: Database.Statement;
-    readonly compactChunk: Database.Statement;
   };
-  private readonly applyBatch: (batch: readonly PendingWrite[]) => {
-    results: Array<KeyValue | StoreError>;
-    events: WatchEvent[];
-    revision: number;
-  };
+  private readonly snapshot: <T>(read: () => T) => T;
 
   constructor(private readonly options: SqliteLogOptions) {
     this.file = path.resolve(options.path);
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
-    this.maxBatch = options.maxBatch ?? 1000;
-    this.chunkRows = options.compactChunkRows ?? 1000;
     const db = new Database(this.file);
     this.db = db;
     try {
       // auto_vacuum only takes effect before the first table exists.
       db.pragma('auto_vacuum = INCREMENTAL');
       db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
       db.pragma('busy_timeout = 5000');
-      db.pragma(`wal_autocheckpoint = ${options.walAutocheckpointPages ?? 1000}`);
-      db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT_BYTES}`);
       db.exec(SCHEMA);
     } catch (err) {
       db.close();
@@ -199,60 +220,37 @@ export class SqliteLog implements RevisionLog {
         `SELECT l.key AS key, l.value AS value, l.id AS modRevision, l.create_revision AS createRevision
          FROM current c JOIN log l ON l.id = c.id WHERE c.key = ?`,
       ),
-      insertRow: db.prepare(
-        `INSERT INTO log (id, key, created, deleted, create_revision, prev_revision, value) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      upsertCurrent: db.prepare(
-        `INSERT INTO current (key, id) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET id = excluded.id`,
-      ),
-      deleteCurrent: db.prepare(`DELETE FROM current WHERE key = ?`),
-      setMeta: db.prepare(`INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`),
+      latestRevision: db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'log'`).pluck(),
       countKeys: db.prepare(`SELECT count(*) FROM current`).pluck(),
-      chunkEnd: db.prepare(`SELECT id FROM log WHERE id > ? AND id <= ? ORDER BY id LIMIT 1 OFFSET ?`).pluck(),
-      compactChunk: db.prepare(
-        `DELETE FROM log WHERE id > @from AND id <= @to AND (deleted = 1 OR EXISTS (
-           SELECT 1 FROM log n WHERE n.key = log.key AND n.id > log.id AND n.id <= @rev))`,
-      ),
     };
     this.bounded = rangeStatements(db, true);
     this.unbounded = rangeStatements(db, false);
+    const tx = db.transaction((read: () => unknown) => read());
+    this.snapshot = <T>(read: () => T): T => tx(read) as T;
 
-    const seq = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'log'`).pluck().get() as number | undefined;
-    this.revision = seq ?? 0;
+    this.revision = this.dbRevision();
     const meta = db.prepare(`SELECT value FROM meta WHERE name = 'compact_revision'`).pluck().get() as
       | number
       | undefined;
     this.compacted = meta ?? 0;
 
-    this.applyBatch = db.transaction((batch: readonly PendingWrite[]) => {
-      let rev = this.revision;
-      const results: Array<KeyValue | StoreError> = [];
-      const events: WatchEvent[] = [];
-      for (const w of batch) {
-        const prev = this.stmt.getCurrent.get(w.key) as KvRow | undefined;
-        const failure = check(w, prev);
-        if (failure) {
-          results.push(failure);
-          continue;
-        }
-        rev++;
-        if (w.op === 'delete') {
-          const p = prev!;
-          this.stmt.insertRow.run(rev, w.key, 0, 1, p.createRevision, p.modRevision, p.value);
-          this.stmt.deleteCurrent.run(w.key);
-          const kv: KeyValue = { key: w.key, value: p.value, modRevision: rev, createRevision: p.createRevision };
-          results.push(kv);
-          events.push({ type: 'delete', kv, prevKv: toKv(p) });
-        } else {
-          const createRevision = prev ? prev.createRevision : rev;
-          this.stmt.insertRow.run(rev, w.key, prev ? 0 : 1, 0, createRevision, prev ? prev.modRevision : 0, w.value);
-          this.stmt.upsertCurrent.run(w.key, rev);
-          const kv: KeyValue = { key: w.key, value: w.value, modRevision: rev, createRevision };
-          results.push(kv);
-          events.push(prev ? { type: 'put', kv, prevKv: toKv(prev) } : { type: 'put', kv });
-        }
-      }
-      return { results, events, revision: rev };
+    const config: WriterConfig = {
+      path: this.file,
+      maxBatch: options.maxBatch ?? 1000,
+      chunkRows: options.compactChunkRows ?? 1000,
+      walAutocheckpointPages: options.walAutocheckpointPages ?? 1000,
+      journalSizeLimitBytes: JOURNAL_SIZE_LIMIT_BYTES,
+    };
+    this.writer = new Worker(writerThreadSource(), {
+      eval: true,
+      workerData: { sqliteModule: require.resolve('better-sqlite3'), config },
+      name: 'berth-sqlite-writer',
+    });
+    this.writer.unref();
+    this.writer.on('message', (m: FromWriter) => this.onWriterMessage(m));
+    this.writer.on('error', (err) => this.writerFailed(err));
+    this.writer.on('exit', (code) => {
+      if (!this.closedByWriter) this.writerFailed(new Error(`the SQLite writer thread exited (code ${code})`));
     });
 
     this.hub = new WatchHub({
@@ -275,15 +273,15 @@ export class SqliteLog implements RevisionLog {
   }
 
   create(key: string, value: string): Promise<KeyValue> {
-    return this.enqueue({ op: 'create', key, value });
+    return this.enqueue(OP_CREATE, key, value, -1);
   }
 
   update(key: string, value: string, expectedModRevision: number): Promise<KeyValue> {
-    return this.enqueue({ op: 'update', key, value, expected: expectedModRevision });
+    return this.enqueue(OP_UPDATE, key, value, expectedModRevision);
   }
 
   delete(key: string, expectedModRevision?: number): Promise<KeyValue> {
-    return this.enqueue({ op: 'delete', key, expected: expectedModRevision });
+    return this.enqueue(OP_DELETE, key, '', expectedModRevision ?? -1);
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
@@ -294,24 +292,27 @@ export class SqliteLog implements RevisionLog {
 
   async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
     this.ensureOpen();
-    const latest = this.revision;
-    const revision = opts.revision || latest;
-    if (revision > latest) throw new StoreError('FutureRevision', `revision ${revision} is newer than ${latest}`);
-    if (revision < this.compacted) {
-      throw new StoreError('Compacted', `revision ${revision} is compacted (compacted to ${this.compacted})`);
-    }
-    const hi = prefixEnd(prefix);
-    const st = hi === undefined ? this.unbounded : this.bounded;
-    const atLatest = revision === latest;
-    const range = { lo: maxKey(prefix, opts.startKey ?? ''), hi, rev: revision };
-    const limit = opts.limit && opts.limit > 0 ? opts.limit : 0;
-    // One row past the limit tells whether the list was cut short.
-    const rows = (atLatest ? st.listLatest : st.listAt).all({ ...range, limit: limit === 0 ? -1 : limit + 1 }) as KvRow[];
-    if (limit === 0 || rows.length <= limit) {
-      return { items: rows.map(toKv), revision, more: false, remaining: 0 };
-    }
-    const total = (atLatest ? st.countLatest : st.countAt).get(range) as number;
-    return { items: rows.slice(0, limit).map(toKv), revision, more: true, remaining: total - limit };
+    // One read transaction: the rows and the revision they are at come from one snapshot.
+    return this.snapshot(() => {
+      const latest = this.dbRevision();
+      const revision = opts.revision || latest;
+      if (revision > latest) throw new StoreError('FutureRevision', `revision ${revision} is newer than ${latest}`);
+      if (revision < this.compacted) {
+        throw new StoreError('Compacted', `revision ${revision} is compacted (compacted to ${this.compacted})`);
+      }
+      const hi = prefixEnd(prefix);
+      const st = hi === undefined ? this.unbounded : this.bounded;
+      const atLatest = revision === latest;
+      const range = { lo: maxKey(prefix, opts.startKey ?? ''), hi, rev: revision };
+      const limit = opts.limit && opts.limit > 0 ? opts.limit : 0;
+      // One row past the limit tells whether the list was cut short.
+      const rows = (atLatest ? st.listLatest : st.listAt).all({ ...range, limit: limit === 0 ? -1 : limit + 1 }) as KvRow[];
+      if (limit === 0 || rows.length <= limit) {
+        return { items: rows.map(toKv), revision, more: false, remaining: 0 };
+      }
+      const total = (atLatest ? st.countLatest : st.countAt).get(range) as number;
+      return { items: rows.slice(0, limit).map(toKv), revision, more: true, remaining: total - limit };
+    });
   }
 
   async count(prefix: string): Promise<number> {
@@ -349,13 +350,25 @@ export class SqliteLog implements RevisionLog {
     };
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    while (this.pending.length > 0) this.flush();
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    // Writes already issued are still committed; the writer closes after them.
     this.closed = true;
+    this.flush();
     this.hub.closeAll();
     if (this.autoTimer) clearInterval(this.autoTimer);
-    await this.compaction; // stops at its next chunk boundary
+    if (!this.broken) {
+      const closed = new Promise<void>((resolve) => (this.closedByWriter = resolve));
+      this.updateRef(true);
+      this.writer.postMessage({ type: 'close' } satisfies ToWriter);
+      await closed;
+    }
+    await this.compaction; // the writer stopped it at its next chunk boundary
+    await this.writer.terminate();
     this.db.close();
   }
 
@@ -363,10 +376,16 @@ export class SqliteLog implements RevisionLog {
     if (this.closed) throw new StoreError('Closed', 'store is closed');
   }
 
-  private enqueue(op: WriteOp): Promise<KeyValue> {
+  /** The latest committed revision in the database, as this connection sees it now. */
+  private dbRevision(): number {
+    return (this.stmt.latestRevision.get() as number | undefined) ?? 0;
+  }
+
+  private enqueue(op: number, key: string, value: string, expected: number): Promise<KeyValue> {
     if (this.closed) return Promise.reject(new StoreError('Closed', 'store is closed'));
+    if (this.broken) return Promise.reject(this.broken);
     return new Promise<KeyValue>((resolve, reject) => {
-      this.pending.push({ ...op, resolve, reject });
+      this.pending.push({ op, key, value, expected, resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
@@ -374,33 +393,119 @@ export class SqliteLog implements RevisionLog {
     });
   }
 
+  /**
+   * Sends the writes issued so far to the writer, in one message, unless it still has
+   * writes of ours: they then wait here and go as soon as those commit. The writer
+   * could not start on them earlier anyway, and this way each commit costs one message
+   * each way and one wake-up of the writer, however many writes it holds.
+   */
   private flush(): void {
     this.flushScheduled = false;
     if (this.pending.length === 0) return;
-    const batch = this.pending.length <= this.maxBatch ? this.pending : this.pending.slice(0, this.maxBatch);
-    this.pending = this.pending.length <= this.maxBatch ? [] : this.pending.slice(this.maxBatch);
-    if (this.pending.length > 0) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
-    const started = performance.now();
-    let outcome: ReturnType<SqliteLog['applyBatch']>;
-    try {
-      outcome = this.applyBatch(batch);
-    } catch (err) {
-      for (const w of batch) w.reject(err);
+    if (this.inFlight.length > this.inFlightHead && !this.closed) return;
+    const batch = this.pending;
+    this.pending = [];
+    if (this.broken) {
+      for (const w of batch) w.reject(this.broken);
       return;
     }
-    const seconds = (performance.now() - started) / 1000;
-    this.revision = outcome.revision;
-    outcome.results.forEach((r, i) => {
-      const w = batch[i]!;
-      if (r instanceof StoreError) w.reject(r);
-      else w.resolve(r);
-    });
-    this.hub.publish(outcome.events);
-    callHook(() => this.options.onCommit?.(batch.length, seconds));
+    const writes: WireWrite[] = batch.map((w) => [w.op, w.key, w.value, w.expected]);
+    for (const w of batch) this.inFlight.push(w);
+    this.updateRef();
+    this.writer.postMessage({ type: 'write', writes } satisfies ToWriter);
+  }
+
+  private onWriterMessage(m: FromWriter): void {
+    switch (m.type) {
+      case 'committed':
+        this.committed(m.results, m.revision, m.seconds);
+        break;
+      case 'failed': {
+        const err = new Error(`SQLite write failed: ${m.message}`);
+        for (let i = 0; i < m.count; i++) this.takeInFlight()?.reject(err);
+        this.flush();
+        break;
+      }
+      case 'compacted':
+        this.compactionDone?.resolve();
+        this.compactionDone = undefined;
+        if (!m.aborted) callHook(() => this.options.onCompact?.(m.removed, m.seconds));
+        break;
+      case 'compactFailed':
+        this.compactionDone?.reject(new Error(`SQLite compaction failed: ${m.message}`));
+        this.compactionDone = undefined;
+        break;
+      case 'closed':
+        this.closedByWriter?.();
+        break;
+    }
+    this.updateRef();
+  }
+
+  private committed(results: readonly WireResult[], revision: number, seconds: number): void {
+    const events: WatchEvent[] = [];
+    const settled: Array<() => void> = [];
+    for (const r of results) {
+      const w = this.takeInFlight()!;
+      if (typeof r === 'number') {
+        const code = FAILURE_CODES[r]!;
+        const err = failure(code, w.key, r === 2 ? w.expected : 0);
+        settled.push(() => w.reject(err));
+        continue;
+      }
+      const [modRevision, createRevision, prev] = r;
+      const prevKv: KeyValue | undefined = prev ? { key: w.key, value: prev[0], modRevision: prev[1], createRevision: prev[2] } : undefined;
+      if (w.op === OP_DELETE) {
+        const kv: KeyValue = { key: w.key, value: prev![0], modRevision, createRevision };
+        events.push({ type: 'delete', kv, prevKv: prevKv! });
+        settled.push(() => w.resolve(kv));
+      } else {
+        const kv: KeyValue = { key: w.key, value: w.value, modRevision, createRevision };
+        events.push(prevKv ? { type: 'put', kv, prevKv } : { type: 'put', kv });
+        settled.push(() => w.resolve(kv));
+      }
+    }
+    this.revision = Math.max(this.revision, revision);
+    // The writes that waited for this commit go now (`flush`), before anything else runs.
+    this.flush();
+    for (const s of settled) s();
+    this.hub.publish(events);
+    callHook(() => this.options.onCommit?.(results.length, seconds));
     if (this.retainRevisions > 0 && this.revision - this.compacted > 2 * this.retainRevisions) this.autoCompact();
+  }
+
+  private takeInFlight(): PendingWrite | undefined {
+    const w = this.inFlight[this.inFlightHead];
+    if (w === undefined) return undefined;
+    this.inFlight[this.inFlightHead++] = undefined as never;
+    if (this.inFlightHead === this.inFlight.length) {
+      this.inFlight = [];
+      this.inFlightHead = 0;
+    } else if (this.inFlightHead > 1024 && this.inFlightHead * 2 > this.inFlight.length) {
+      this.inFlight = this.inFlight.slice(this.inFlightHead);
+      this.inFlightHead = 0;
+    }
+    return w;
+  }
+
+  /** Keeps the process alive while the writer has work of ours, and only then. */
+  private updateRef(force = false): void {
+    const busy = force || this.inFlight.length > this.inFlightHead || this.compactionDone !== undefined || this.closedByWriter !== undefined;
+    if (busy === this.referenced) return;
+    this.referenced = busy;
+    if (busy) this.writer.ref();
+    else this.writer.unref();
+  }
+
+  private writerFailed(err: Error): void {
+    if (this.broken) return;
+    this.broken = err;
+    for (let w = this.takeInFlight(); w; w = this.takeInFlight()) w.reject(err);
+    for (const w of this.pending.splice(0)) w.reject(err);
+    this.compactionDone?.reject(err);
+    this.compactionDone = undefined;
+    this.closedByWriter?.();
+    this.updateRef();
   }
 
   private autoCompact(): void {
@@ -416,32 +521,17 @@ export class SqliteLog implements RevisionLog {
   }
 
   private async runCompaction(revision: number): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.broken) return;
     if (revision <= this.compacted) return;
     if (revision > this.revision) {
       throw new StoreError('FutureRevision', `cannot compact to ${revision}: newer than ${this.revision}`);
     }
-    const started = performance.now();
-    // Record the compacted revision before removing rows, so no list or replay can read a partial state.
-    this.stmt.setMeta.run('compact_revision', revision);
+    // From now on lists and watches before `revision` fail, before the writer removes a row.
     this.compacted = revision;
-    let removed = 0;
-    let from = 0;
-    while (from < revision) {
-      if (this.closed) return;
-      const end = (this.stmt.chunkEnd.get(from, revision, this.chunkRows - 1) as number | undefined) ?? revision;
-      removed += this.stmt.compactChunk.run({ from, to: end, rev: revision }).changes;
-      from = end;
-      // Let queued writes commit between chunks.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-    if (this.closed) return;
-    this.db.pragma('wal_checkpoint(TRUNCATE)');
-    const pages = this.db.pragma('page_count', { simple: true }) as number;
-    const free = this.db.pragma('freelist_count', { simple: true }) as number;
-    if (free * 4 > pages) this.db.pragma(`incremental_vacuum(${free})`);
-    const seconds = (performance.now() - started) / 1000;
-    callHook(() => this.options.onCompact?.(removed, seconds));
+    const done = new Promise<void>((resolve, reject) => (this.compactionDone = { resolve, reject }));
+    this.updateRef();
+    this.writer.postMessage({ type: 'compact', revision } satisfies ToWriter);
+    await done;
   }
 
   private readHistory(prefix: string, afterRevision: number, limit: number): WatchEvent[] {
@@ -461,15 +551,10 @@ export function openSqliteLog(options: SqliteLogOptions): SqliteLog {
   return new SqliteLog(options);
 }
 
-function check(w: WriteOp, prev: KvRow | undefined): StoreError | undefined {
-  if (w.op === 'create') {
-    return prev ? new StoreError('KeyExists', `key ${w.key} already exists`) : undefined;
-  }
-  if (!prev) return new StoreError('NotFound', `key ${w.key} not found`);
-  if (w.expected !== undefined && w.expected !== prev.modRevision) {
-    return new StoreError('RevisionMismatch', `key ${w.key} is at revision ${prev.modRevision}, expected ${w.expected}`);
-  }
-  return undefined;
+function failure(code: (typeof FAILURE_CODES)[number], key: string, expected: number): StoreError {
+  if (code === 'KeyExists') return new StoreError('KeyExists', `key ${key} already exists`);
+  if (code === 'NotFound') return new StoreError('NotFound', `key ${key} not found`);
+  return new StoreError('RevisionMismatch', `key ${key} was modified since revision ${expected}`);
 }
 
 function toKv(row: KvRow): KeyValue {

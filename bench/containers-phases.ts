@@ -1,0 +1,110 @@
+/**
+ * Where the time of one apply → Running goes, from the server's own log (`--log-level
+ * debug`: the access log of every request, the scheduler's `bound container` and the
+ * runtime's `container created`, all with millisecond times) and the benchmark's
+ * watch. The server and the benchmark read the same clock, so their times compare.
+ * Runs must not overlap: runtime lines carry only the container ID and are matched by time.
+ */
+import fs from 'node:fs';
+import { median } from './stats.ts';
+
+/** One measured apply → Running. */
+export interface RunTimes {
+  readonly name: string;
+  /** Absolute ms when the POST was sent. */
+  readonly postSentAbsMs: number;
+  /** Absolute ms when the watch event with `phase: Running` was read. */
+  readonly runningSeenAbsMs: number;
+}
+
+/** Phases of one apply → Running, in order, milliseconds; they add up to the whole. */
+export interface Phases {
+  /** POST sent → create committed and answered (server's access log). */
+  readonly apiCreate: number;
+  /** → the scheduler's bind (PATCH of spec.nodeName) answered: watch to the scheduler, queue, fit, write. */
+  readonly schedulerBind: number;
+  /** → the agent's first request about the Container arrives: watch to the agent's informer, queue, reconcile start. */
+  readonly agentReconcileStart: number;
+  /** → the finalizer write answered (including retries after a conflict). */
+  readonly agentFinalizer: number;
+  /** → the runtime has created the container: image, overlay mount, bundle, conmon + `runc create`. */
+  readonly runtimeCreate: number;
+  /** → the agent's status write arrives: `runc start`, status read, status built. */
+  readonly runtimeStart: number;
+  /** → the status write answered. */
+  readonly statusWrite: number;
+  /** → the benchmark's watch read the `Running` event. */
+  readonly watchDelivery: number;
+}
+
+export const PHASE_NAMES: readonly (keyof Phases)[] = [
+  'apiCreate', 'schedulerBind', 'agentReconcileStart', 'agentFinalizer', 'runtimeCreate', 'runtimeStart', 'statusWrite', 'watchDelivery',
+];
+
+interface LogLine {
+  readonly atMs: number;
+  readonly msg?: string;
+  readonly method?: string;
+  readonly path?: string;
+  readonly code?: number;
+  readonly durationMs?: number;
+  readonly key?: string;
+  readonly component?: string;
+}
+
+function readLog(logPath: string): LogLine[] {
+  const out: LogLine[] = [];
+  for (const line of fs.readFileSync(logPath, 'utf8').split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const o = JSON.parse(line) as Omit<LogLine, 'atMs'> & { time?: string };
+      if (o.time) out.push({ ...o, atMs: Date.parse(o.time) });
+    } catch {
+      // a partial last line
+    }
+  }
+  return out;
+}
+
+/** The phases of each run that the log covers; runs whose lines are missing are left out. */
+export function phasesFromLog(logPath: string, runs: readonly RunTimes[]): Phases[] {
+  const log = readLog(logPath);
+  const out: Phases[] = [];
+  for (const run of runs) {
+    const objectPath = `/apis/berth.dev/v1/namespaces/default/containers/${run.name}`;
+    // pino times are whole milliseconds: widen the window by 1 ms each side
+    const within = (l: LogLine) => l.atMs >= run.postSentAbsMs - 1 && l.atMs <= run.runningSeenAbsMs + 1;
+    const lines = log.filter(within);
+    const arrival = (l: LogLine) => l.atMs - (l.durationMs ?? 0);
+    const create = lines.find((l) => l.msg === 'request' && l.method === 'POST' && l.path === '/apis/berth.dev/v1/namespaces/default/containers' && l.code === 201);
+    const bind = lines.find((l) => l.msg === 'request' && l.method === 'PATCH' && l.path === objectPath && l.code === 200);
+    // The agent's finalizer write is a PUT of the object; it may fail on a conflict and be retried.
+    const agentPuts = lines.filter((l) => l.msg === 'request' && l.method === 'PUT' && l.path === objectPath);
+    const finalizerDone = agentPuts.find((l) => l.code === 200);
+    const created = lines.find((l) => l.msg === 'container created' && finalizerDone && l.atMs >= finalizerDone.atMs - 1);
+    const statusWrites = lines.filter((l) => l.msg === 'request' && l.method === 'PUT' && l.path === `${objectPath}/status` && l.code === 200);
+    const runningWrite = statusWrites.at(-1);
+    if (!create || !bind || !agentPuts[0] || !finalizerDone || !created || !runningWrite || runningWrite.atMs < created.atMs) continue;
+    const points = [run.postSentAbsMs, create.atMs, bind.atMs, arrival(agentPuts[0]), finalizerDone.atMs, created.atMs, arrival(runningWrite), runningWrite.atMs, run.runningSeenAbsMs];
+    const d = (i: number) => Math.max(0, points[i + 1]! - points[i]!);
+    out.push({
+      apiCreate: d(0), schedulerBind: d(1), agentReconcileStart: d(2), agentFinalizer: d(3),
+      runtimeCreate: d(4), runtimeStart: d(5), statusWrite: d(6), watchDelivery: d(7),
+    });
+  }
+  return out;
+}
+
+/** Median of each phase over the runs, rounded to 0.1 ms. */
+export function medianPhases(phases: readonly Phases[]): Record<keyof Phases, number> {
+  return Object.fromEntries(PHASE_NAMES.map((k) => [k, Math.round(median(phases.map((p) => p[k])) * 10) / 10])) as Record<keyof Phases, number>;
+}
+
+/** How many of the runs had at least one agent write rejected (500/409) before it succeeded. */
+export function conflictedRuns(logPath: string, runs: readonly RunTimes[]): number {
+  const log = readLog(logPath);
+  return runs.filter((run) => {
+    const objectPath = `/apis/berth.dev/v1/namespaces/default/containers/${run.name}`;
+    return log.some((l) => l.atMs >= run.postSentAbsMs - 1 && l.atMs <= run.runningSeenAbsMs + 1 && l.msg === 'request' && l.path?.startsWith(objectPath) && (l.code === 409 || l.code === 500));
+  }).length;
+}

@@ -1,0 +1,309 @@
+/**
+ * Helpers for the end-to-end tests with real containers (root, runc, conmon): the
+ * skip check, a spawned `berth server`, `kubectl` against any kubeconfig, a
+ * safety-net sweep that removes whatever a berth data directory left on the host
+ * (runc state, conmon processes, overlay mounts, cgroups), and host snapshots to
+ * show that a test file left the host as it found it.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import { createServer, type AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { CGROUP_ROOT, cgroupControllers, existingCgroupDirs, removeCgroup } from '../../runtime/oci/cgroups.ts';
+import { mountPointsUnder } from '../../runtime/oci/overlay.ts';
+import { DEFAULT_CGROUP_PARENT } from '../../runtime/server/index.ts';
+
+export const REPO = resolve(import.meta.dirname, '../..');
+export const BERTH_BIN = join(REPO, 'bin/berth.js');
+
+/** containerd's RequiresRoot: why real-container tests cannot run here, or undefined when they can. */
+export function realContainersMissing(): string | undefined {
+  if (process.getuid?.() !== 0) return 'not running as root';
+  for (const bin of ['runc', 'conmon', 'kubectl']) {
+    const args = bin === 'kubectl' ? ['version', '--client'] : ['--version'];
+    const r = spawnSync(bin, args, { encoding: 'utf8' });
+    if (r.status !== 0) return `\`${bin} ${args.join(' ')}\` failed: ${r.error?.message ?? r.stderr}`;
+  }
+  return undefined;
+}
+
+/** Narrates a step, containerd integration-test style, with the time since `t0`. */
+export function narrator(prefix: string): (msg: string) => void {
+  const t0 = performance.now();
+  return (msg) => console.log(`[${prefix} +${((performance.now() - t0) / 1000).toFixed(2)}s] ${msg}`);
+}
+
+export interface ToolResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a program; never rejects (the exit code says how it went). stdin is a pipe only when `stdin` is given. */
+export function run(cmd: string, args: readonly string[], opts: { stdin?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<ToolResult> {
+  return new Promise((ok) => {
+    const child = spawn(cmd, args, { stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: { ...process.env, ...(opts.env ?? {}) } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      ok({ code: 127, stdout, stderr: `${stderr}${e.message}` });
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      ok({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+    });
+    if (child.stdin) {
+      child.stdin.on('error', () => {}); // the program may exit without reading its input
+      child.stdin.end(opts.stdin);
+    }
+  });
+}
+
+/** `kubectl` with an explicit kubeconfig and cache dir. */
+export function kubectlWith(kubeconfig: string, cacheDir: string): (args: readonly string[], opts?: { stdin?: string; timeoutMs?: number }) => Promise<ToolResult> {
+  return (args, opts = {}) => run('kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', cacheDir, ...args], { ...opts, env: { KUBECONFIG: kubeconfig } });
+}
+
+/** `runc --root <runcRoot>` state of one container, or undefined when runc does not know it. */
+export async function runcState(runcRoot: string, id: string): Promise<{ id: string; pid: number; status: string } | undefined> {
+  const r = await run('runc', ['--root', runcRoot, 'state', id]);
+  return r.code === 0 ? (JSON.parse(r.stdout) as { id: string; pid: number; status: string }) : undefined;
+}
+
+/** IDs `runc --root <runcRoot> list` shows (with duplicates, if any). */
+export async function runcList(runcRoot: string): Promise<string[]> {
+  if (!existsSync(runcRoot)) return [];
+  const r = await run('runc', ['--root', runcRoot, 'list', '--format', 'json']);
+  if (r.code !== 0) throw new Error(`runc list failed: ${r.stderr}`);
+  const list = JSON.parse(r.stdout || 'null') as { id: string }[] | null;
+  return (list ?? []).map((s) => s.id);
+}
+
+/** The `starttime` field of /proc/<pid>/stat (clock ticks since boot): tells a process from a later one with the same pid. */
+export async function processStartTicks(pid: number): Promise<string | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The freezer state of a container's cgroup under berth's production parent. */
+export async function freezerState(id: string, cgroupParent = DEFAULT_CGROUP_PARENT): Promise<string> {
+  return (await readFile(join(CGROUP_ROOT, 'freezer', cgroupParent, id, 'freezer.state'), 'utf8')).trim();
+}
+
+/** Cgroup directories of a container id, in every hierarchy. */
+export function cgroupDirsOf(id: string, cgroupParent = DEFAULT_CGROUP_PARENT): Promise<string[]> {
+  return existingCgroupDirs(`${cgroupParent}/${id}`);
+}
+
+interface ProcInfo {
+  readonly pid: number;
+  readonly cmdline: string;
+}
+
+async function processes(): Promise<ProcInfo[]> {
+  const out: ProcInfo[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cmdline = (await readFile(`/proc/${name}/cmdline`, 'utf8')).split('\0').join(' ').trim();
+      if (cmdline) out.push({ pid: Number(name), cmdline });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+/** conmon processes: pid and command line. */
+export async function conmonProcesses(): Promise<ProcInfo[]> {
+  return (await processes()).filter((p) => /(^|\/)conmon$/.test(p.cmdline.split(' ')[0] ?? ''));
+}
+
+/** What a test file could leave on the host. */
+export interface HostSnapshot {
+  /** Mount points (from /proc/self/mountinfo) under the watched roots. */
+  readonly mounts: string[];
+  /** conmon command lines that mention a watched root. */
+  readonly conmons: string[];
+  /** Cgroup directories `<ctrl>/<cgroupParent>/<id>` of the watched ids. */
+  readonly cgroups: string[];
+  /** Hierarchies in which `<cgroupParent>` exists. */
+  readonly cgroupParents: string[];
+}
+
+/** Takes a snapshot of what belongs to `roots` (path prefixes) and `ids` (runtime container ids). */
+export async function hostSnapshot(roots: readonly string[], ids: Iterable<string>, cgroupParent = DEFAULT_CGROUP_PARENT): Promise<HostSnapshot> {
+  const mounts = (await Promise.all(roots.map((r) => mountPointsUnder(r)))).flat().sort();
+  const conmons = (await conmonProcesses()).filter((p) => roots.some((r) => p.cmdline.includes(r))).map((p) => `${p.pid} ${p.cmdline}`).sort();
+  const cgroups: string[] = [];
+  for (const id of new Set(ids)) cgroups.push(...(await cgroupDirsOf(id, cgroupParent)));
+  const cgroupParents: string[] = [];
+  for (const ctrl of await cgroupControllers()) if (existsSync(join(CGROUP_ROOT, ctrl, cgroupParent))) cgroupParents.push(ctrl);
+  return { mounts, conmons, cgroups: cgroups.sort(), cgroupParents: cgroupParents.sort() };
+}
+
+/**
+ * Removes the cgroup parent from the hierarchies where it did not exist before,
+ * when it is empty (rmdir of a cgroup with children or processes fails, so another
+ * user's containers are never touched).
+ */
+export async function removeCgroupParentIfNew(before: HostSnapshot, cgroupParent = DEFAULT_CGROUP_PARENT): Promise<void> {
+  for (const ctrl of await cgroupControllers()) {
+    if (before.cgroupParents.includes(ctrl)) continue;
+    await rmdir(join(CGROUP_ROOT, ctrl, cgroupParent)).catch(() => {});
+  }
+}
+
+/**
+ * The safety net after a test: removes everything the runtime under
+ * `<dataDir>/runtime` may have left — every runc container of its private root
+ * (`delete -f`), the conmon processes whose command line mentions `dataDir`,
+ * overlay mounts under `dataDir`, the cgroups of the containers found and of
+ * `knownIds` — then the directory itself. Returns the ids it found still present.
+ */
+export async function sweepDataDir(dataDir: string, knownIds: Iterable<string> = [], cgroupParent = DEFAULT_CGROUP_PARENT): Promise<string[]> {
+  const runtimeRoot = join(dataDir, 'runtime');
+  const runcRoot = join(runtimeRoot, 'runc');
+  const found = new Set<string>();
+  for (const id of await runcList(runcRoot).catch(() => [])) found.add(id);
+  for (const id of await readdir(join(runtimeRoot, 'containers')).catch(() => [] as string[])) found.add(id);
+  for (const id of found) await run('runc', ['--root', runcRoot, 'delete', '--force', id]);
+  for (const p of await conmonProcesses()) {
+    if (p.cmdline.includes(dataDir)) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  }
+  for (const mp of (await mountPointsUnder(dataDir)).reverse()) {
+    if ((await run('umount', [mp])).code !== 0) await run('umount', ['-l', mp]);
+  }
+  const ids = new Set([...found, ...knownIds]);
+  // Processes still in a cgroup of ours (runc state lost): thaw and kill them.
+  for (const id of ids) await killCgroupProcesses(`${cgroupParent}/${id}`);
+  const deadline = Date.now() + 5_000;
+  for (const id of ids) {
+    // the cgroup empties once the killed processes are reaped
+    while ((await removeCgroup(`${cgroupParent}/${id}`)).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  }
+  await rm(dataDir, { recursive: true, force: true });
+  return [...found];
+}
+
+/** SIGKILLs every process of the cgroup `cgroupsPath` (thawing it first, so the signal is delivered). */
+async function killCgroupProcesses(cgroupsPath: string): Promise<void> {
+  await writeFile(join(CGROUP_ROOT, 'freezer', cgroupsPath, 'freezer.state'), 'THAWED').catch(() => {});
+  for (const ctrl of await cgroupControllers()) {
+    const procs = await readFile(join(CGROUP_ROOT, ctrl, cgroupsPath, 'cgroup.procs'), 'utf8').catch(() => '');
+    for (const pid of procs.split('\n').filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  }
+}
+
+/** A port nothing listens on right now. */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((ok, fail) => srv.once('error', fail).listen(0, '127.0.0.1', ok));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise<void>((ok) => srv.close(() => ok()));
+  return port;
+}
+
+/** A `berth server` run as users run it: `node bin/berth.js server …`. */
+export interface SpawnedBerth {
+  readonly child: ChildProcess;
+  readonly url: string;
+  readonly kubeconfig: string;
+  /** JSON over HTTPS with the admin token. */
+  request(method: string, path: string, body?: unknown, contentType?: string): Promise<{ status: number; body: any }>;
+  stderr(): string;
+  /** Sends `signal` (if still running) and waits for the exit. */
+  stop(signal: NodeJS.Signals): Promise<number | string>;
+}
+
+/** Spawns `berth server` and resolves once `/readyz` answers 200. */
+export async function spawnBerth(opts: { dataDir: string; port: number; nodeName: string; runtime?: string; logLevel?: string; readyTimeoutMs?: number }): Promise<SpawnedBerth> {
+  const args = [
+    BERTH_BIN, 'server', '--data-dir', opts.dataDir, '--listen', `127.0.0.1:${opts.port}`,
+    '--node-name', opts.nodeName, '--runtime', opts.runtime ?? 'runc', '--log-level', opts.logLevel ?? 'warn',
+  ];
+  const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr = (stderr + c).slice(-64_000)));
+  const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
+  const stop = async (signal: NodeJS.Signals): Promise<number | string> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill(signal);
+      await exited;
+    }
+    return child.exitCode ?? child.signalCode!;
+  };
+  const timeoutMs = opts.readyTimeoutMs ?? 20_000;
+  const url = `https://127.0.0.1:${opts.port}`;
+  const deadline = Date.now() + timeoutMs;
+  while (!/serving on https:\/\//.test(stderr)) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`berth server exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${stderr}`);
+    if (Date.now() > deadline) {
+      await stop('SIGKILL');
+      throw new Error(`berth server not serving within ${timeoutMs} ms:\n${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const ca = await readFile(join(opts.dataDir, 'pki/ca.crt'), 'utf8');
+  const token = (await readFile(join(opts.dataDir, 'pki/admin.token'), 'utf8')).trim();
+  const agent = new https.Agent({ ca, keepAlive: false });
+  const request = (method: string, path: string, body?: unknown, contentType = 'application/json') =>
+    new Promise<{ status: number; body: any }>((ok, fail) => {
+      const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+      const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+      if (payload) {
+        headers['content-type'] = contentType;
+        headers['content-length'] = String(payload.length);
+      }
+      const req = https.request(new URL(path, url), { method, headers, agent, timeout: 10_000 }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', fail);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown = text;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            // plain text
+          }
+          ok({ status: res.statusCode ?? 0, body: parsed });
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error('request timed out')));
+      req.on('error', fail);
+      req.end(payload);
+    });
+  for (;;) {
+    const r = await request('GET', '/readyz').catch((e: Error) => e);
+    if (!(r instanceof Error) && r.status === 200) break;
+    if (Date.now() > deadline) {
+      await stop('SIGKILL');
+      throw new Error(`/readyz not 200 within ${timeoutMs} ms:\n${stderr}`);
+    }
+    await new Promise((r2) => setTimeout(r2, 25));
+  }
+  return { child, url, kubeconfig: join(opts.dataDir, 'kubeconfig.yaml'), request, stderr: () => stderr, stop };
+}
