@@ -57,6 +57,8 @@ const sendStatus = (res: Response, err: ApiError): void => {
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (isStoreError(err, 'Compacted')) return new ApiError('Expired', 410, `too old resource version: ${err.message}`);
+  // A write that lost a race with another writer (e.g. a PUT whose precondition held when read): the client retries.
+  if (isStoreError(err, 'RevisionMismatch')) return new ApiError('Conflict', 409, `Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again`);
   if ((err as { type?: string }).type === 'entity.too.large') return new ApiError('RequestEntityTooLarge', 413, 'request entity too large');
   return internalError(err);
 }

@@ -72,7 +72,7 @@ interface Berth {
 /** `berth server --data-dir dataDir --listen 127.0.0.1:port`, once `/readyz` answers 200. */
 async function startBerth(dataDir: string, port: number, logLevel?: string): Promise<Berth> {
   const started = performance.now();
-  const args = [BERTH, 'server', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...(logLevel ? ['--log-level', logLevel] : [])];
+  const args = [BERTH, 'server', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--runtime', 'none', '--no-controllers', ...(logLevel ? ['--log-level', logLevel] : [])];
   const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
   children.add(child);
   let stderr = '';
