@@ -36,8 +36,11 @@ describe('node lifecycle controller', () => {
 
     await first.stop();
     await vi.waitFor(async () => expect(await ready()).toMatchObject({ status: 'Unknown', reason: 'NodeStatusUnknown', message: MESSAGE_NODE_STATUS_UNKNOWN }), { timeout: 5_000, interval: 100 });
-    const events = (await client.list(Event, { namespace: 'default' })).items.filter((e) => e.reason === 'NodeNotReady');
-    expect(events).toHaveLength(1);
+    // the Event is recorded just after the status write
+    await vi.waitFor(async () => {
+      const events = (await client.list(Event, { namespace: 'default' })).items.filter((e) => e.reason === 'NodeNotReady');
+      expect(events).toHaveLength(1);
+    }, { timeout: 5_000, interval: 100 });
 
     await agent();
     await vi.waitFor(async () => expect(await ready()).toMatchObject({ status: 'True', reason: 'AgentReady' }), { timeout: 5_000, interval: 100 });
