@@ -21,10 +21,10 @@ import { join } from 'node:path';
 import { RuntimeError, isRuntimeError } from '../cri/errors.ts';
 import type { ImageService, ImportOptions } from '../cri/image-service.ts';
 import type { AuthConfig, CallOptions, FilesystemUsage, Image, ImageFilter, ImageId, ImageRef } from '../cri/types.ts';
-import { ContentStore, type ImageRecord, type RefDatabase, type RefDatabaseDraft } from './content-store.ts';
+import { ContentStore, type ImageRecord, type Lease, type RefDatabase, type RefDatabaseDraft } from './content-store.ts';
 import { digestHex, type Digest } from './digest.ts';
 import { importFromPath } from './import.ts';
-import { parseImageConfig, parseManifest, toImageConfig, type ImageManifest, type OciImageConfig } from './oci.ts';
+import { parseImageConfig, parseManifest, toImageConfig, type Descriptor, type ImageManifest, type OciImageConfig } from './oci.ts';
 import { formatReference, parseReference, referenceName, type ImageReference } from './reference.ts';
 import type { RootfsSource, RunnableImage } from './rootfs-source.ts';
 import { unpackLayer } from './unpack.ts';
@@ -32,6 +32,20 @@ import { unpackLayer } from './unpack.ts';
 export interface ImageStoreOptions {
   /** Data directory of the store (e.g. `/var/lib/berth/images`); created if missing. */
   readonly root: string;
+}
+
+/** An image whose blobs are stored, to be recorded by `ImageStore.recordImage`. */
+export interface RecordImageInput extends CallOptions {
+  /** Descriptor of the manifest blob. */
+  readonly manifest: Descriptor;
+  readonly parsedManifest: ImageManifest;
+  /** The config digest: the image ID. */
+  readonly configDigest: Digest;
+  readonly config: OciImageConfig;
+  /** References to point at the image (tags or digest references). */
+  readonly refs: readonly ImageReference[];
+  /** The lease the blobs were written under; the layers' diff IDs are added to it. */
+  readonly lease: Lease;
 }
 
 export interface ImageGarbageCollectResult {
@@ -137,12 +151,6 @@ export class ImageStore implements ImageService, RootfsSource {
         ...(opts.signal && { signal: opts.signal }),
         ...(opts.onProgress && { onProgress: opts.onProgress }),
       });
-      const id = imported.configDigest as string as ImageId;
-      this.manifests.set(imported.manifest.digest, imported.parsedManifest);
-      this.configs.set(id, imported.config);
-      for (const d of imported.config.rootfs.diff_ids) lease.add(d);
-      await this.ensureLayers(store, imported.parsedManifest, imported.config, opts);
-
       let refs = requested;
       if (opts.tags === undefined) {
         refs = imported.names.flatMap((n) => {
@@ -153,27 +161,7 @@ export class ImageStore implements ImageService, RootfsSource {
           }
         });
       }
-      // Re-importing an image the store holds keeps its record (and so its digest): imports are idempotent.
-      const unused = await store.update((db) => {
-        const previous = db.images[id];
-        const keptPrevious = previous !== undefined && previous.manifestDigest !== imported.manifest.digest;
-        if (!keptPrevious) {
-          db.images[id] = {
-            id,
-            manifestDigest: imported.manifest.digest,
-            manifestMediaType: imported.manifest.mediaType,
-            manifestSize: imported.manifest.size,
-            createdAtMs: previous?.createdAtMs ?? Date.now(),
-          };
-        }
-        for (const r of refs) this.addRef(db, id, r);
-        return keptPrevious;
-      });
-      if (unused) {
-        lease.release();
-        await this.garbageCollect();
-      }
-      return id;
+      return await this.recordImage({ ...imported, refs, lease, ...(opts.signal && { signal: opts.signal }) });
     } catch (err) {
       // Drop whatever this import stored before it failed; the failure is what the caller needs.
       lease.release();
@@ -182,6 +170,45 @@ export class ImageStore implements ImageService, RootfsSource {
     } finally {
       lease.release();
     }
+  }
+
+  /**
+   * Records an image whose manifest, config and layer blobs are already in the
+   * content store (written under `input.lease` by an import, pull, build or
+   * commit): unpacks its layers, creates the image record and points `refs` at it
+   * (moving them from any other image). Idempotent for the same content: an image
+   * the store holds keeps its record, and so its manifest digest. The caller still
+   * releases its lease. Rejects `InvalidArgument` when a digest reference does not
+   * match the manifest.
+   */
+  async recordImage(input: RecordImageInput): Promise<ImageId> {
+    const store = await this.content();
+    const { manifest, parsedManifest, config, lease } = input;
+    const id = input.configDigest as string as ImageId;
+    this.manifests.set(manifest.digest, parsedManifest);
+    this.configs.set(id, config);
+    for (const d of config.rootfs.diff_ids) lease.add(d);
+    await this.ensureLayers(store, parsedManifest, config, input.signal ? { signal: input.signal } : {});
+    const unused = await store.update((db) => {
+      const previous = db.images[id];
+      const keptPrevious = previous !== undefined && previous.manifestDigest !== manifest.digest;
+      if (!keptPrevious) {
+        db.images[id] = {
+          id,
+          manifestDigest: manifest.digest as Digest,
+          manifestMediaType: manifest.mediaType,
+          manifestSize: manifest.size,
+          createdAtMs: previous?.createdAtMs ?? Date.now(),
+        };
+      }
+      for (const r of input.refs) this.addRef(db, id, r);
+      return keptPrevious;
+    });
+    if (unused) {
+      lease.release();
+      await this.garbageCollect();
+    }
+    return id;
   }
 
   /** Adds `newRef` to the image `ref` resolves to, moving it from any other image. Rejects `NotFound`, `InvalidArgument`. */

@@ -1,4 +1,4 @@
 /** The image store: what the runtime and the agent use from `runtime/images`. */
-export { ImageStore, type ImageStoreOptions, type ImageGarbageCollectResult } from './image-store.ts';
+export { ImageStore, type ImageStoreOptions, type ImageGarbageCollectResult, type RecordImageInput } from './image-store.ts';
 export type { RootfsSource, RunnableImage } from './rootfs-source.ts';
 export { normalizeReference, parseReference, familiarString, formatReference, referenceName, type ImageReference } from './reference.ts';
