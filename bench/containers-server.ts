@@ -6,7 +6,7 @@
  * cgroups — even when the benchmark fails, times out or is interrupted.
  *
  * `<berth>` is `bin/berth.js`'s fast path, the esbuild bundle of `cli/main.ts`, built
- * from the sources as they are now into `dist/bench-berth.mjs` (other engineers edit the
+ * from the sources as they are now into `dist-bench-berth/` (other engineers edit the
  * sources while benchmarks run, so `dist/berth.mjs` is usually stale and `bin/berth.js`
  * would fall back to tsx, which costs about 40 MB and start-up CPU). With
  * `BERTH_FROM_SOURCE=1` the child is `node bin/berth.js …` through tsx instead.
@@ -15,7 +15,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildSync } from 'esbuild';
+import { bundleSync } from '../scripts/bundle.ts';
 import { parse as parseYaml } from 'yaml';
 import { adminKubeconfigPath } from '../cli/kubeconfig.ts';
 import type { ApiEndpoint } from './api-client.ts';
@@ -23,34 +23,20 @@ import { onExit, spawnTracked, stopChild } from './cleanup.ts';
 import { readProcessCpuSeconds, readProcessMemory } from './proc.ts';
 import { sleep } from './stats.ts';
 
-const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
-/** The bundled `berth` program the benchmarks run (profiles map back to sources through it). */
-export const BERTH_BUNDLE = path.join(REPO_ROOT, 'dist', 'bench-berth.mjs');
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
 /** Cgroup parent of the runc runtime (`DEFAULT_CGROUP_PARENT` of `runtime/server`). */
 const BERTH_CGROUP_PARENT = 'berth';
 const CGROUP_ROOT = '/sys/fs/cgroup';
 
 let bundled = false;
 
-/** Bundles `cli/main.ts` + `main(process.argv)` as `scripts/build.ts` and `bin/berth.js` do. */
+/** The bundled `berth` program the benchmarks run (profiles map back to sources through it). */
+export const BERTH_BUNDLE = path.join(REPO_ROOT, 'dist-bench-berth', 'berth.mjs');
+
+/** Bundles `berth-entry.ts` (`cli/main.ts` run as `bin/berth.js` runs it) with `scripts/bundle.ts`. */
 function bundleBerth(): string {
   if (!bundled) {
-    buildSync({
-      stdin: {
-        contents: "import { main } from './cli/main.ts';\nawait main(process.argv).catch((err) => { process.stderr.write(`berth: ${err instanceof Error ? err.message : String(err)}\\n`); process.exit(1); });\n",
-        resolveDir: REPO_ROOT,
-        sourcefile: 'bench-berth-entry.ts',
-        loader: 'ts',
-      },
-      outfile: BERTH_BUNDLE,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      packages: 'external',
-      sourcemap: 'linked',
-      logLevel: 'warning',
-    });
+    bundleSync({ berth: path.join(REPO_ROOT, 'bench', 'berth-entry.ts') }, path.dirname(BERTH_BUNDLE));
     bundled = true;
   }
   return BERTH_BUNDLE;

@@ -6,15 +6,15 @@
  * The child runs as users run `berth server`: precompiled JavaScript, not TypeScript
  * through tsx (whose loader thread alone costs about 40 MB and some CPU). It is bundled
  * once per runner with the settings of `scripts/build.ts` (the `dist/berth.mjs`
- * bundle), from the sources as they are now, into `dist/` beside that bundle (code
- * finds files such as `package.json` relative to its bundle's location).
+ * bundle), from the sources as they are now, into `dist-bench/` (code finds files
+ * such as `package.json` relative to its bundle's location, one level below the root).
  * `BERTH_FROM_SOURCE=1` runs the sources through tsx instead, as it does for `bin/berth.js`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { buildSync } from 'esbuild';
+import { bundleSync } from '../scripts/bundle.ts';
 import type { ApiEndpoint } from './api-client.ts';
 import { spawnTracked, stopChild } from './cleanup.ts';
 import { readProcessCpuSeconds, readProcessMemory } from './proc.ts';
@@ -22,24 +22,14 @@ import { readProcessCpuSeconds, readProcessMemory } from './proc.ts';
 const CHILD_SOURCE = fileURLToPath(new URL('./server-child.ts', import.meta.url));
 const REPO_ROOT = path.resolve(path.dirname(CHILD_SOURCE), '..');
 /** The bundled child; also where `profile-top.ts` maps profile lines back to source files. */
-export const SERVER_CHILD_BUNDLE = path.join(REPO_ROOT, 'dist', 'bench-server-child.mjs');
+export const SERVER_CHILD_BUNDLE = path.join(REPO_ROOT, 'dist-bench', 'bench-server-child.mjs');
 
 let bundled = false;
 
-/** Bundles `server-child.ts` as `scripts/build.ts` bundles `cli/main.ts` (npm packages stay external). */
+/** Bundles `server-child.ts` with `scripts/bundle.ts`, as `berth` itself is bundled, into `dist-bench/`. */
 function bundleChild(): string {
   if (!bundled) {
-    buildSync({
-      entryPoints: [CHILD_SOURCE],
-      outfile: SERVER_CHILD_BUNDLE,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      packages: 'external',
-      sourcemap: 'linked',
-      logLevel: 'warning',
-    });
+    bundleSync({ 'bench-server-child': CHILD_SOURCE }, path.dirname(SERVER_CHILD_BUNDLE));
     bundled = true;
   }
   return SERVER_CHILD_BUNDLE;

@@ -18,7 +18,7 @@ function newestSourceMs() {
       else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
     }
   };
-  for (const d of ['api', 'cli', 'controllers', 'runtime', 'store']) if (existsSync(join(root, d))) walk(join(root, d));
+  for (const d of ['api', 'cli', 'controllers', 'registry', 'runtime', 'store']) if (existsSync(join(root, d))) walk(join(root, d));
   return newest;
 }
 

@@ -3,7 +3,6 @@
  * controllers of this node, and per-container stats metrics — what `berth agent` runs
  * alone and `berth server` runs in process. Wiring only.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -14,28 +13,11 @@ import { addImageController } from '../controllers/image/index.ts';
 import { ContainerStatsCollector, NodeRegistration } from '../controllers/node/index.ts';
 import type { ImageService, RuntimeService } from '../runtime/cri/index.ts';
 import { ImageStore } from '../runtime/images/index.ts';
-import { DEFAULT_CONMON } from '../runtime/oci/conmon.ts';
-import { DEFAULT_RUNC } from '../runtime/oci/runc.ts';
 import { DEFAULT_CGROUP_PARENT, RuncRuntimeService } from '../runtime/server/index.ts';
-import { FakeRuntimeService } from '../runtime/testing/index.ts';
+import { FakeRuntimeService } from '../runtime/testing/fake-runtime-service.ts';
+import { BERTH_VERSION } from './runtime-kind.ts';
 
-/** berth's version, from package.json. */
-export const BERTH_VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-
-/** Which runtime the agent drives: the real one, the in-memory fake (tests, benchmarks), or none (no agent). */
-export type RuntimeKind = 'runc' | 'fake' | 'none';
-
-/** `runc` when running as root with runc and conmon installed, else `none`. */
-export function defaultRuntimeKind(): 'runc' | 'none' {
-  return process.getuid?.() === 0 && existsSync(DEFAULT_RUNC) && existsSync(DEFAULT_CONMON) ? 'runc' : 'none';
-}
-
-/** Why `defaultRuntimeKind` chose `none`, for the warning. */
-export function whyNoRuntime(): string {
-  if (process.getuid?.() !== 0) return 'not running as root';
-  if (!existsSync(DEFAULT_RUNC)) return `${DEFAULT_RUNC} not found (apt install runc)`;
-  return `${DEFAULT_CONMON} not found (apt install conmon)`;
-}
+export { BERTH_VERSION, defaultRuntimeKind, whyNoRuntime, type RuntimeKind } from './runtime-kind.ts';
 
 /** A node's runtime and image store, opened under a data directory. */
 export interface NodeRuntime {

@@ -13,9 +13,7 @@ import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { ApiClient } from '../controllers/framework/index.ts';
-import { BERTH_VERSION, openNodeRuntime, startAgent } from './agent.ts';
-import { startControllers } from './controllers.ts';
+import { BERTH_VERSION } from './runtime-kind.ts';
 import { createLogger, LOG_LEVELS } from './logger.ts';
 import { startMetricsListener, type MetricsListener } from './metrics-listener.ts';
 import { startServer } from './server.ts';
@@ -109,6 +107,7 @@ export function buildProgram(): Command {
     .action(async (o: { kubeconfig: string; leaderElect: boolean; nodeGracePeriod?: number; metricsListen?: string; logLevel: string }) => {
       const logger = createLogger({ level: o.logLevel, name: 'berth-controllers' });
       const registry = processRegistry();
+      const [{ ApiClient }, { startControllers }] = await Promise.all([import('../controllers/framework/client.ts'), import('./controllers.ts')]);
       const client = ApiClient.fromKubeconfigFile(o.kubeconfig, { fieldManager: 'berth-controllers' });
       const controllers = await startControllers({
         client,
@@ -138,6 +137,7 @@ export function buildProgram(): Command {
     .action(async (o: { kubeconfig: string; nodeName: string; dataDir: string; role: 'manager' | 'worker'; runtime: 'runc' | 'fake'; metricsListen?: string; logLevel: string }) => {
       const logger = createLogger({ level: o.logLevel, name: 'berth-agent' });
       const registry = processRegistry();
+      const [{ ApiClient }, { openNodeRuntime, startAgent }] = await Promise.all([import('../controllers/framework/client.ts'), import('./agent.ts')]);
       const client = ApiClient.fromKubeconfigFile(o.kubeconfig, { fieldManager: 'berth-agent' });
       const node = openNodeRuntime(o.runtime, o.dataDir, logger);
       const agent = await startAgent({ client, runtime: node.runtime, images: node.images, registry, logger, nodeName: o.nodeName, role: o.role });

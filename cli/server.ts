@@ -25,13 +25,14 @@ import { resourcePrefix } from '../api/registry/keys.ts';
 import { ensurePki } from './pki.ts';
 import { adminKubeconfigPath, writeKubeconfig } from './kubeconfig.ts';
 import { createLogger } from './logger.ts';
-import { ApiClient } from '../controllers/framework/index.ts';
+import type { ApiClient } from '../controllers/framework/index.ts';
 import type { ImageService, RuntimeService } from '../runtime/cri/index.ts';
-import { defaultRuntimeKind, openNodeRuntime, startAgent, whyNoRuntime, type NodeRuntime, type RunningAgent, type RuntimeKind } from './agent.ts';
-import { startControllers, type RunningControllers } from './controllers.ts';
+import type { NodeRuntime, RunningAgent } from './agent.ts';
+import type { RunningControllers } from './controllers.ts';
+import { defaultRuntimeKind, whyNoRuntime, type RuntimeKind } from './runtime-kind.ts';
 import { containerStreams } from '../api/server/container-streams.ts';
 import type { NodeEndpoint } from '../api/server/node-proxy.ts';
-import { createStreamServer, type StreamServer } from '../controllers/node/stream-server.ts';
+import type { StreamServer } from '../controllers/node/stream-server.ts';
 import { randomBytes } from 'node:crypto';
 
 /** Namespaces that exist from the first start. */
@@ -171,9 +172,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   logger.info({ url, kubeconfig: kubeconfigPath, dataDir: opts.dataDir }, 'berth server is serving');
 
   // Controllers and agent are API clients like any other, over the same HTTPS endpoint.
+  // They (and @kubernetes/client-node) are loaded only when they run: an API-only server stays small.
   const runtimeKind = opts.runtime ?? defaultRuntimeKind();
   if (opts.runtime === undefined && runtimeKind === 'none') logger.warn({ reason: whyNoRuntime() }, 'no container runtime: running without a node agent');
-  const client = ApiClient.fromKubeconfigFile(kubeconfigPath, { fieldManager: 'berth-server' });
+  let client: ApiClient | undefined;
+  const apiClient = async (): Promise<ApiClient> => {
+    const { ApiClient } = await import('../controllers/framework/client.ts');
+    return (client ??= ApiClient.fromKubeconfigFile(kubeconfigPath, { fieldManager: 'berth-server' }));
+  };
   let controllers: RunningControllers | undefined;
   let nodeRuntime: NodeRuntime | undefined;
   let agent: RunningAgent | undefined;
@@ -183,7 +189,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     await agent?.stop();
     await controllers?.stop();
     await nodeRuntime?.close();
-    client.close();
+    client?.close();
   };
   const stopServing = async () => {
     api.shutdown();
@@ -197,14 +203,19 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   };
   try {
     if (opts.controllers !== false) {
+      const { startControllers } = await import('./controllers.ts');
       controllers = await startControllers({
-        client,
+        client: await apiClient(),
         registry: metrics.registry,
         logger,
         ...(opts.nodeGracePeriodMs !== undefined ? { nodeGracePeriodMs: opts.nodeGracePeriodMs } : {}),
       });
     }
     if (runtimeKind !== 'none') {
+      const [{ openNodeRuntime, startAgent }, { createStreamServer }] = await Promise.all([
+        import('./agent.ts'),
+        import('../controllers/node/stream-server.ts'),
+      ]);
       nodeRuntime = openNodeRuntime(runtimeKind, opts.dataDir, logger);
       const streamToken = randomBytes(32).toString('base64url');
       agentStreams = createStreamServer({
@@ -220,7 +231,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       });
       localStreams = { url: `https://127.0.0.1:${(streamServer.address() as AddressInfo).port}`, ca: pki.caCertPem, token: streamToken };
       agent = await startAgent({
-        client,
+        client: await apiClient(),
         runtime: nodeRuntime.runtime,
         images: nodeRuntime.images,
         registry: metrics.registry,

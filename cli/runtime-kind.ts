@@ -1,0 +1,27 @@
+/**
+ * Facts the CLI needs before it decides what to load: berth's version and which
+ * container runtime the node agent can use here. Kept free of heavy imports so that
+ * `berth server --runtime none` never loads the agent, the controllers or
+ * `@kubernetes/client-node`.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { DEFAULT_CONMON } from '../runtime/oci/conmon.ts';
+import { DEFAULT_RUNC } from '../runtime/oci/runc.ts';
+
+/** berth's version, from package.json. */
+export const BERTH_VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** Which runtime the agent drives: the real one, the in-memory fake (tests, benchmarks), or none (no agent). */
+export type RuntimeKind = 'runc' | 'fake' | 'none';
+
+/** `runc` when running as root with runc and conmon installed, else `none`. */
+export function defaultRuntimeKind(): 'runc' | 'none' {
+  return process.getuid?.() === 0 && existsSync(DEFAULT_RUNC) && existsSync(DEFAULT_CONMON) ? 'runc' : 'none';
+}
+
+/** Why `defaultRuntimeKind` chose `none`, for the warning. */
+export function whyNoRuntime(): string {
+  if (process.getuid?.() !== 0) return 'not running as root';
+  if (!existsSync(DEFAULT_RUNC)) return `${DEFAULT_RUNC} not found (apt install runc)`;
+  return `${DEFAULT_CONMON} not found (apt install conmon)`;
+}
