@@ -3,6 +3,9 @@
  * controllers of this node, and per-container stats metrics — what `berth agent` runs
  * alone and `berth server` runs in process. Wiring only.
  */
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -11,6 +14,10 @@ import { addContainerController } from '../controllers/container/index.ts';
 import { EventRecorder, Manager, type ApiClient } from '../controllers/framework/index.ts';
 import { addImageController } from '../controllers/image/index.ts';
 import { ContainerStatsCollector, NodeRegistration } from '../controllers/node/index.ts';
+import { createStreamServer } from '../controllers/node/stream-server.ts';
+import { STREAM_CA_ANNOTATION, STREAM_ENDPOINT_ANNOTATION, type NodeEndpoint } from '../api/server/node-proxy.ts';
+import { ensurePki } from './pki.ts';
+import { parseListen } from './listen.ts';
 import type { ImageService, RuntimeService } from '../runtime/cri/index.ts';
 import { ImageStore } from '../runtime/images/index.ts';
 import { DEFAULT_CGROUP_PARENT, RuncRuntimeService } from '../runtime/server/index.ts';
@@ -55,6 +62,8 @@ export interface AgentOptions {
   readonly role?: 'manager' | 'worker';
   /** Default 10 s. */
   readonly heartbeatIntervalMs?: number;
+  /** Annotations to keep on the Node (`streamAnnotations` of a remote agent's stream server). */
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 /** A running node agent. */
@@ -72,7 +81,13 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const nodeName = opts.nodeName ?? hostname();
   const logger = opts.logger.child({ component: 'agent', node: nodeName });
   const registration = new NodeRegistration(
-    { nodeName, role: opts.role ?? 'worker', agentVersion: BERTH_VERSION, ...(opts.heartbeatIntervalMs ? { heartbeatIntervalMs: opts.heartbeatIntervalMs } : {}) },
+    {
+      nodeName,
+      role: opts.role ?? 'worker',
+      agentVersion: BERTH_VERSION,
+      ...(opts.heartbeatIntervalMs ? { heartbeatIntervalMs: opts.heartbeatIntervalMs } : {}),
+      ...(opts.annotations ? { annotations: opts.annotations } : {}),
+    },
     { client, runtime, log: logger },
   );
   const manager = new Manager({ client, registry, log: logger });
@@ -101,4 +116,69 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         await registration.stop();
       })()),
   };
+}
+
+export interface AgentStreamsOptions {
+  readonly runtime: RuntimeService;
+  /** `host:port` to listen on; port 0 picks a free one. */
+  readonly listen: string;
+  /** The bearer token the API server presents (see `startAgentStreams`). Default: a random one. */
+  readonly token?: string;
+  /** Serving certificate and key (PEM). */
+  readonly tls: { readonly cert: string; readonly key: string };
+  /** CA of `tls.cert`, published to the API server. */
+  readonly caPem: string;
+  /** URL the API server dials; default `https://<listen host>:<port>`. */
+  readonly advertiseUrl?: string;
+  readonly logger: Logger;
+}
+
+/** A node agent's stream server (logs, exec, attach), listening. */
+export interface AgentStreams {
+  /** How the API server reaches it: URL, CA and token. */
+  readonly endpoint: NodeEndpoint;
+  /** The Node annotations that tell a remote API server the endpoint and its CA. */
+  readonly annotations: Readonly<Record<string, string>>;
+  /** Ends open streams and stops listening. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the agent's stream server, the apiserver → kubelet hop of `kubectl logs`
+ * and `exec`. The API server authenticates with `token`: a remote agent uses the
+ * bearer token of its own kubeconfig, which is the credential the API server holds
+ * too (berth has one admin identity), so no new secret is shared.
+ */
+export async function startAgentStreams(opts: AgentStreamsOptions): Promise<AgentStreams> {
+  const token = opts.token ?? randomBytes(32).toString('base64url');
+  const streams = createStreamServer({ runtime: opts.runtime, token, logger: opts.logger.child({ component: 'stream-server' }), tls: opts.tls });
+  const { host, port } = parseListen(opts.listen, '--stream-listen');
+  await new Promise<void>((resolve, reject) => {
+    streams.server.once('error', reject);
+    streams.server.listen(port, host, () => {
+      streams.server.off('error', reject);
+      resolve();
+    });
+  });
+  const actual = (streams.server.address() as AddressInfo).port;
+  const shownHost = host === '0.0.0.0' || host === '::' ? hostname() : host.includes(':') ? `[${host}]` : host;
+  const url = opts.advertiseUrl ?? `https://${shownHost}:${actual}`;
+  opts.logger.info({ url }, 'stream server listening');
+  return {
+    endpoint: { url, ca: opts.caPem, token },
+    annotations: { [STREAM_ENDPOINT_ANNOTATION]: url, [STREAM_CA_ANNOTATION]: opts.caPem },
+    close: () => streams.close(),
+  };
+}
+
+/**
+ * The serving certificate of a remote agent's stream server: its own CA and
+ * certificate under `<dataDir>/agent/pki/`, made at first start (as `berth server`
+ * makes its own), with `hosts` as extra SANs.
+ */
+export async function ensureAgentPki(dataDir: string, hosts: readonly string[]): Promise<{ cert: string; key: string; caPem: string }> {
+  const dir = join(dataDir, 'agent');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const pki = await ensurePki(dir, { hosts: hosts.filter((h) => h !== '0.0.0.0' && h !== '::') });
+  return { cert: pki.serverCertPem, key: pki.serverKeyPem, caPem: pki.caCertPem };
 }

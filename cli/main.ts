@@ -13,6 +13,7 @@ import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { parseListen } from './listen.ts';
 import { BERTH_VERSION } from './runtime-kind.ts';
 import { createLogger, LOG_LEVELS } from './logger.ts';
 import { startMetricsListener, type MetricsListener } from './metrics-listener.ts';
@@ -132,17 +133,33 @@ export function buildProgram(): Command {
     .option('--data-dir <dir>', 'where images and containers live', defaultDataDir())
     .addOption(new Option('--role <role>', 'spec.role if the agent creates its Node').choices(['manager', 'worker']).default('worker'))
     .addOption(new Option('--runtime <kind>', 'container runtime').choices(['runc', 'fake']).default('runc'))
+    .option('--stream-listen <host:port>', 'where the API server reaches this agent for logs, exec and attach (HTTPS)', '127.0.0.1:10250')
+    .option('--stream-advertise <url>', 'URL the API server dials for logs, exec and attach (default: https://<stream-listen>)')
     .addOption(metricsListenOption())
     .addOption(logLevelOption())
-    .action(async (o: { kubeconfig: string; nodeName: string; dataDir: string; role: 'manager' | 'worker'; runtime: 'runc' | 'fake'; metricsListen?: string; logLevel: string }) => {
+    .action(async (o: { kubeconfig: string; nodeName: string; dataDir: string; role: 'manager' | 'worker'; runtime: 'runc' | 'fake'; streamListen: string; streamAdvertise?: string; metricsListen?: string; logLevel: string }) => {
       const logger = createLogger({ level: o.logLevel, name: 'berth-agent' });
       const registry = processRegistry();
-      const [{ ApiClient }, { openNodeRuntime, startAgent }] = await Promise.all([import('../controllers/framework/client.ts'), import('./agent.ts')]);
+      const [{ ApiClient }, { openNodeRuntime, startAgent, startAgentStreams, ensureAgentPki }] = await Promise.all([import('../controllers/framework/client.ts'), import('./agent.ts')]);
       const client = ApiClient.fromKubeconfigFile(o.kubeconfig, { fieldManager: 'berth-agent' });
+      const token = client.kubeConfig.getCurrentUser()?.token;
+      if (!token) throw new Error(`${o.kubeconfig}: the current user has no bearer token; the API server authenticates to the agent's stream server with it`);
       const node = openNodeRuntime(o.runtime, o.dataDir, logger);
-      const agent = await startAgent({ client, runtime: node.runtime, images: node.images, registry, logger, nodeName: o.nodeName, role: o.role });
+      const advertiseHost = o.streamAdvertise ? new URL(o.streamAdvertise).hostname.replace(/^\[|\]$/g, '') : undefined;
+      const tls = await ensureAgentPki(o.dataDir, [parseListen(o.streamListen, '--stream-listen').host, ...(advertiseHost ? [advertiseHost] : []), o.nodeName]);
+      const streams = await startAgentStreams({
+        runtime: node.runtime,
+        listen: o.streamListen,
+        token,
+        tls,
+        caPem: tls.caPem,
+        logger,
+        ...(o.streamAdvertise ? { advertiseUrl: o.streamAdvertise } : {}),
+      });
+      const agent = await startAgent({ client, runtime: node.runtime, images: node.images, registry, logger, nodeName: o.nodeName, role: o.role, annotations: streams.annotations });
       const listener = await maybeListen(o.metricsListen, registry, () => true, logger);
       onSignals(logger, async () => {
+        await streams.close();
         await agent.stop();
         await node.close();
         await listener?.close();

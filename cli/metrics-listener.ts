@@ -5,7 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { parseListen } from './server.ts';
+import { parseListen } from './listen.ts';
 
 export interface MetricsListenerOptions {
   /** `host:port`; port 0 picks a free port. */
@@ -23,7 +23,7 @@ export interface MetricsListener {
 
 /** Starts serving `/metrics` and `/healthz`; resolves once listening. */
 export async function startMetricsListener(opts: MetricsListenerOptions): Promise<MetricsListener> {
-  const { host, port } = parseListen(opts.listen);
+  const { host, port } = parseListen(opts.listen, '--metrics-listen');
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {

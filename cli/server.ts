@@ -8,6 +8,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import https from 'node:https';
+import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -23,17 +24,16 @@ import { GarbageCollector } from '../api/gc/garbage-collector.ts';
 import { RESOURCES } from '../api/registry/resources.ts';
 import { resourcePrefix } from '../api/registry/keys.ts';
 import { ensurePki } from './pki.ts';
+import { parseListen } from './listen.ts';
 import { adminKubeconfigPath, writeKubeconfig } from './kubeconfig.ts';
 import { createLogger } from './logger.ts';
 import type { ApiClient } from '../controllers/framework/index.ts';
 import type { ImageService, RuntimeService } from '../runtime/cri/index.ts';
-import type { NodeRuntime, RunningAgent } from './agent.ts';
+import type { AgentStreams, NodeRuntime, RunningAgent } from './agent.ts';
 import type { RunningControllers } from './controllers.ts';
 import { defaultRuntimeKind, whyNoRuntime, type RuntimeKind } from './runtime-kind.ts';
 import { containerStreams } from '../api/server/container-streams.ts';
-import type { NodeEndpoint } from '../api/server/node-proxy.ts';
-import type { StreamServer } from '../controllers/node/stream-server.ts';
-import { randomBytes } from 'node:crypto';
+import { storeDialNode, type NodeEndpoint } from '../api/server/node-proxy.ts';
 
 /** Namespaces that exist from the first start. */
 export const INITIAL_NAMESPACES = ['default', 'berth-system'] as const;
@@ -91,15 +91,6 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Parses `host:port` or `[v6]:port`. */
-export function parseListen(listen: string): { host: string; port: number } {
-  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(listen);
-  if (!m) throw new Error(`--listen must be host:port, got ${JSON.stringify(listen)}`);
-  const port = Number(m[2]);
-  if (port > 65535) throw new Error(`--listen port out of range: ${port}`);
-  return { host: m[1] || '127.0.0.1', port };
-}
-
 /** Starts the all-in-one server and resolves once it is serving. */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const { host, port } = parseListen(opts.listen ?? '127.0.0.1:7443');
@@ -133,10 +124,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     tokens: new Map([[pki.adminToken, { user: 'admin', groups: ['system:masters'] }]]),
     anonymousPaths: PUBLIC_INFO_PATHS,
   });
-  // Logs and exec are served by the node agent's stream server; the API server proxies to it.
-  // All-in-one, every container is on the local agent.
-  let localStreams: NodeEndpoint | undefined;
-  const streams = containerStreams({ store, authenticate, dialNode: async () => localStreams });
+  // Logs, exec and attach are served by the node agent's stream server; the API server
+  // proxies to it: its own agent directly, a remote agent (`berth agent`) at the endpoint
+  // and CA its Node's annotations name, authenticated with the admin token.
+  let localNode: { name: string; endpoint: NodeEndpoint } | undefined;
+  const remoteNode = storeDialNode({ store, token: pki.adminToken });
+  const streams = containerStreams({
+    store,
+    authenticate,
+    dialNode: async (name) => (localNode?.name === name ? localNode.endpoint : remoteNode(name)),
+  });
   const api = createApiServer({
     store,
     logger,
@@ -183,7 +180,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let controllers: RunningControllers | undefined;
   let nodeRuntime: NodeRuntime | undefined;
   let agent: RunningAgent | undefined;
-  let agentStreams: StreamServer | undefined;
+  let agentStreams: AgentStreams | undefined;
   const stopClients = async () => {
     await agentStreams?.close();
     await agent?.stop();
@@ -212,24 +209,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       });
     }
     if (runtimeKind !== 'none') {
-      const [{ openNodeRuntime, startAgent }, { createStreamServer }] = await Promise.all([
-        import('./agent.ts'),
-        import('../controllers/node/stream-server.ts'),
-      ]);
+      const { openNodeRuntime, startAgent, startAgentStreams } = await import('./agent.ts');
       nodeRuntime = openNodeRuntime(runtimeKind, opts.dataDir, logger);
-      const streamToken = randomBytes(32).toString('base64url');
-      agentStreams = createStreamServer({
+      agentStreams = await startAgentStreams({
         runtime: nodeRuntime.runtime,
-        token: streamToken,
-        logger: logger.child({ component: 'stream-server' }),
+        listen: '127.0.0.1:0',
         tls: { cert: pki.serverCertPem, key: pki.serverKeyPem },
+        caPem: pki.caCertPem,
+        logger,
       });
-      const streamServer = agentStreams.server;
-      await new Promise<void>((resolve, reject) => {
-        streamServer.once('error', reject);
-        streamServer.listen(0, '127.0.0.1', () => resolve());
-      });
-      localStreams = { url: `https://127.0.0.1:${(streamServer.address() as AddressInfo).port}`, ca: pki.caCertPem, token: streamToken };
+      localNode = { name: opts.nodeName ?? hostname(), endpoint: agentStreams.endpoint };
       agent = await startAgent({
         client: await apiClient(),
         runtime: nodeRuntime.runtime,

@@ -25,16 +25,22 @@ export type DialNode = (nodeName: string) => Promise<NodeEndpoint | undefined>;
  * when it registers; `storeDialNode` reads it. (Node status has no `daemonEndpoints`.)
  */
 export const STREAM_ENDPOINT_ANNOTATION = 'berth.dev/stream-endpoint';
+/**
+ * Annotation on a `Node` with the PEM CA certificate its stream server's serving
+ * certificate chains to (each agent makes its own). Trusted because only an
+ * authenticated API client can have written it.
+ */
+export const STREAM_CA_ANNOTATION = 'berth.dev/stream-ca';
 
 export interface StoreDialNodeOptions {
   readonly store: ObjectStore;
-  /** The CA every agent's serving certificate is signed with (berth's CA). */
+  /** CA to trust for a node whose Node carries no `STREAM_CA_ANNOTATION`; absent: the system roots. */
   readonly ca?: string;
   /** The token every agent accepts from the API server. */
   readonly token: string;
 }
 
-/** A `DialNode` that reads the `STREAM_ENDPOINT_ANNOTATION` of the `Node` object from the store. */
+/** A `DialNode` that reads the `STREAM_ENDPOINT_ANNOTATION` (and `STREAM_CA_ANNOTATION`) of the `Node` object from the store. */
 export function storeDialNode(opts: StoreDialNodeOptions): DialNode {
   const nodes = findResource('berth.dev', 'v1', 'nodes');
   if (!nodes) throw new Error('the nodes resource is not served');
@@ -42,7 +48,8 @@ export function storeDialNode(opts: StoreDialNodeOptions): DialNode {
     const node = await opts.store.tryGet(nodes, '', nodeName);
     const url = node?.metadata?.annotations?.[STREAM_ENDPOINT_ANNOTATION] as string | undefined;
     if (!url) return undefined;
-    return { url, token: opts.token, ...(opts.ca ? { ca: opts.ca } : {}) };
+    const ca = (node?.metadata?.annotations?.[STREAM_CA_ANNOTATION] as string | undefined) ?? opts.ca;
+    return { url, token: opts.token, ...(ca ? { ca } : {}) };
   };
 }
 

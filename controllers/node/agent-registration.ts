@@ -42,6 +42,8 @@ export interface NodeRegistrationOptions {
   readonly leaseDurationSeconds?: number;
   /** Extra labels to keep on the Node. */
   readonly labels?: Readonly<Record<string, string>>;
+  /** Extra annotations to keep on the Node, e.g. where its stream server listens. */
+  readonly annotations?: Readonly<Record<string, string>>;
   /** How long `runtime.version()` may take before the runtime counts as unavailable. Default 5 s. */
   readonly runtimeTimeoutMs?: number;
   /** Where machine facts are read; tests only. */
@@ -150,7 +152,10 @@ export class NodeRegistration {
       [LABEL_ARCH]: facts.nodeInfo.architecture ?? process.arch,
       ...(this.opts.labels ?? {}),
     };
-    const annotations: Record<string, string> = facts.osImage ? { [ANNOTATION_OS_IMAGE]: facts.osImage } : {};
+    const annotations: Record<string, string> = {
+      ...(facts.osImage ? { [ANNOTATION_OS_IMAGE]: facts.osImage } : {}),
+      ...(this.opts.annotations ?? {}),
+    };
     let node: Node;
     try {
       node = await client.get(Node, '', nodeName, { signal });
