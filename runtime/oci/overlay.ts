@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { lstat, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { RuntimeError } from '../cri/errors.ts';
 
@@ -22,6 +22,34 @@ export async function mountOverlay(dir: string, layerDirs: readonly string[]): P
   const options = `lowerdir=${lower},upperdir=upper,workdir=work`;
   if (options.length > 4_000) throw new RuntimeError('InvalidArgument', `too many layers for one overlay mount (${layerDirs.length})`);
   await runTool('mount', ['-t', 'overlay', 'overlay', '-o', options, 'merged'], dir);
+}
+
+/**
+ * Options of an overlay over `layerDirs` (bottom first) with `<dir>/upper` and
+ * `<dir>/work`, all absolute, for runc to mount as the container's root (see
+ * `SpecOptions.rootOverlay`); undefined when they would not fit in one mount's
+ * option page (then `mountOverlay` mounts with relative paths on the host).
+ */
+export function rootOverlayOptions(dir: string, layerDirs: readonly string[]): string | undefined {
+  if (layerDirs.length === 0) throw new RuntimeError('InvalidArgument', 'an image needs at least one layer');
+  const options = `lowerdir=${[...layerDirs].reverse().join(':')},upperdir=${join(dir, 'upper')},workdir=${join(dir, 'work')}`;
+  return options.length <= MAX_OPTIONS_BYTES ? options : undefined;
+}
+
+/**
+ * Reads `relPath` (e.g. `etc/passwd`) as the overlay of `layerDirs` (bottom first)
+ * would show it: from the topmost layer that has it; undefined when absent or
+ * deleted by a whiteout. (An opaque directory in an upper layer is not looked for.)
+ */
+export async function readFromLayers(layerDirs: readonly string[], relPath: string): Promise<string | undefined> {
+  for (let i = layerDirs.length - 1; i >= 0; i--) {
+    const p = join(layerDirs[i]!, relPath);
+    const st = await lstat(p).catch(() => undefined);
+    if (!st) continue;
+    if (st.isFile()) return readFile(p, 'utf8');
+    return undefined; // a whiteout (0/0 char device) or not a file
+  }
+  return undefined;
 }
 
 /** Unmounts `<dir>/merged` if mounted (idempotent); lazily when busy. */

@@ -57,8 +57,18 @@ export interface EtcFilePaths {
 export interface SpecOptions {
   /** The container ID; the cgroup is `<cgroupParent>/<id>`. */
   readonly id: string;
-  /** The mounted root filesystem (overlay `merged`). */
+  /**
+   * The bundle's root directory. With `rootOverlay` it stays an empty directory and
+   * runc mounts the overlay onto it inside the container's mount namespace; otherwise
+   * it is the already mounted root filesystem.
+   */
   readonly rootfsPath: string;
+  /**
+   * Options of an overlay mount (`lowerdir=…,upperdir=…,workdir=…`, absolute paths)
+   * that runc mounts as the container's `/`, first of all mounts: no mount on the host,
+   * and the kernel drops it when the container's last process exits.
+   */
+  readonly rootOverlay?: string;
   /** Absolute cgroup path under which each container gets its own cgroup, e.g. `/berth`. */
   readonly cgroupParent: string;
   readonly etcFiles: EtcFilePaths;
@@ -129,7 +139,12 @@ export function buildSpec(config: ContainerConfig, image: ImageConfig, opts: Spe
     },
     root: { path: opts.rootfsPath, readonly: false },
     hostname,
-    mounts: [...defaultMounts(), ...etcMounts(opts.etcFiles), ...config.mounts?.map(toOciMount) ?? []],
+    mounts: [
+      ...(opts.rootOverlay ? [{ destination: '/', type: 'overlay', source: 'overlay', options: opts.rootOverlay.split(',') }] : []),
+      ...defaultMounts(),
+      ...etcMounts(opts.etcFiles),
+      ...config.mounts?.map(toOciMount) ?? [],
+    ],
     ...(config.annotations && Object.keys(config.annotations).length ? { annotations: { ...config.annotations } } : {}),
     linux: {
       namespaces: namespaces(config.networkNamespace),

@@ -6,7 +6,7 @@ import type { CallOptions, ContainerConfig, ContainerId } from '../cri/types.ts'
 import { removeCgroup } from '../oci/cgroups.ts';
 import { conmonCreate } from '../oci/conmon.ts';
 import { writeEtcFiles } from '../oci/etc-files.ts';
-import { mountOverlay, unmountOverlay } from '../oci/overlay.ts';
+import { mountOverlay, readFromLayers, rootOverlayOptions, unmountOverlay } from '../oci/overlay.ts';
 import { toSignalName } from '../oci/signals.ts';
 import { buildSpec, cgroupsPathFor } from '../oci/spec.ts';
 import { writeRecord, type ContainerRecord } from '../task/record.ts';
@@ -17,8 +17,8 @@ import { emit, toRuntimeError, type ServerContext } from './context.ts';
 export const LOG_FILE = 'ctr.log';
 
 /**
- * Creates a container: resolves and pins its image, mounts its overlay root
- * filesystem, writes its /etc files and OCI bundle, and has conmon run
+ * Creates a container: resolves and pins its image, prepares its overlay root
+ * filesystem (mounted by runc inside the container), writes its /etc files and OCI bundle, and has conmon run
  * `runc create`. Resolves with the new ID once the container is `created`.
  * Every step is undone when a later one fails.
  *
@@ -56,18 +56,27 @@ async function create(ctx: ServerContext, config: ContainerConfig, opts?: CallOp
     await Promise.all(['upper', 'work', 'merged'].map((d) => mkdir(join(dir, d))));
     await ctx.rootfs.pin(runnable.image.id, id);
     undo.push(() => ctx.rootfs.unpin(runnable.image.id, id));
-    await mountOverlay(dir, runnable.layerDirs);
-    undo.push(() => unmountOverlay(dir));
-
+    // runc mounts the overlay root inside the container (no `mount` process, nothing
+    // to unmount); only a root too long for one option page is mounted here.
+    const rootOverlay = rootOverlayOptions(dir, runnable.layerDirs);
     const rootfsPath = join(dir, 'merged');
-    const [passwd, group] = await Promise.all(
-      ['passwd', 'group'].map((f) => readFile(join(rootfsPath, 'etc', f), 'utf8').catch(() => '')),
+    if (!rootOverlay) {
+      await mountOverlay(dir, runnable.layerDirs);
+      undo.push(() => unmountOverlay(dir));
+    }
+    const [passwd = '', group = ''] = await Promise.all(
+      ['passwd', 'group'].map((f) =>
+        rootOverlay
+          ? readFromLayers(runnable.layerDirs, `etc/${f}`).catch(() => undefined)
+          : readFile(join(rootfsPath, 'etc', f), 'utf8').catch(() => ''),
+      ),
     );
     const hostname = config.hostname || id.slice(0, 12);
     const etcFiles = await writeEtcFiles(dir, config, hostname);
     const spec = buildSpec(config, imageConfig, {
       id,
       rootfsPath,
+      ...(rootOverlay ? { rootOverlay } : {}),
       cgroupParent: ctx.cgroupParent,
       etcFiles,
       passwd,

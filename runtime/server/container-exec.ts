@@ -88,7 +88,8 @@ export async function exec(ctx: ServerContext, id: ContainerId, req: ExecRequest
 }
 
 async function numericUser(task: Task, user: string): Promise<string> {
-  const etc = join(task.dir, 'merged', 'etc');
+  // The container's root as its processes see it (runc mounts it inside the container).
+  const etc = `/proc/${task.record.pid}/root/etc`;
   const [passwd, group] = await Promise.all(['passwd', 'group'].map((f) => readFile(join(etc, f), 'utf8').catch(() => '')));
   const u = resolveUser(user, passwd ?? '', group ?? '');
   return `${u.uid}:${u.gid}`;

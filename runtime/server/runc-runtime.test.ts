@@ -263,7 +263,12 @@ if (missing) {
       const { box, rt } = setup();
       const id = await rt.createContainer(config({ resources: { memoryBytes: 64 << 20, pids: 50, cpus: 1 } }));
       await rt.startContainer(id);
-      expect(await mountPointsUnder(box.root)).toHaveLength(1);
+      // The overlay root is mounted inside the container, by runc: none on the host.
+      expect(await mountPointsUnder(box.root)).toEqual([]);
+      const pid = (await rt.containerStatus(id)).pid!;
+      const rootMount = readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n').find((l) => l.split(' ')[4] === '/');
+      expect(rootMount).toMatch(/ - overlay overlay /);
+      expect(rootMount).toContain(`upperdir=${join(box.root, 'containers', id, 'upper')}`);
       expect(await existingCgroupDirs(`${box.cgroupParent}/${id}`)).not.toEqual([]);
       expect(rootfs().pins.get(rootfs().image.id)?.has(id)).toBe(true);
 

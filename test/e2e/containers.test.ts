@@ -10,7 +10,7 @@
  *
  * Skipped unless running as root with runc, conmon and kubectl.
  */
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -216,8 +216,11 @@ if (missing) {
       log(`step 2: container ${id.slice(0, 12)} is host pid ${pid}: pid ns ${ns(pid, 'pid')} (host ${ns('self', 'pid')}), mnt ns ${ns(pid, 'mnt')} (host ${ns('self', 'mnt')})`);
       expect(ns(pid, 'pid')).not.toBe(ns('self', 'pid'));
       expect(ns(pid, 'mnt')).not.toBe(ns('self', 'mnt'));
-      // Its root is the overlay under the data dir.
-      expect(await mountPointsUnder(join(runtimeRoot, 'containers', id))).toEqual([join(runtimeRoot, 'containers', id, 'merged')]);
+      // Its root is an overlay over the data dir's layers, mounted inside the container (none on the host).
+      const rootMount = readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n').find((l) => l.split(' ')[4] === '/');
+      expect(rootMount).toMatch(/ - overlay overlay .*upperdir=/);
+      expect(rootMount).toContain(`upperdir=${join(runtimeRoot, 'containers', id, 'upper')}`);
+      expect(await mountPointsUnder(join(runtimeRoot, 'containers', id))).toEqual([]);
 
       // Exec through the API, as `@kubernetes/client-node` users do: the process sees itself as PID 1.
       const kc = new KubeConfig();
