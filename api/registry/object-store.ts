@@ -26,6 +26,7 @@ import { schemaValidator } from '../validation/schema-validator.ts';
 import { applyJsonPatch, applyMergePatch } from './patch.ts';
 import { recordUpdate, serverSideApply } from './managed-fields.ts';
 import type { FieldSelector, LabelSelector } from './selectors.ts';
+import { prepareSecret, type SecretLike } from './secrets.ts';
 
 /** How unknown fields in a write are treated (`fieldValidation` query parameter). */
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
@@ -356,6 +357,10 @@ export class ObjectStore {
       obj.spec = { ...(obj.spec ?? {}), finalizers: [NAMESPACE_FINALIZER] };
       obj.status = { phase: 'Active' };
     }
+    if (r.kind === 'Secret') {
+      const errs = prepareSecret(obj as SecretLike);
+      if (errs.length) throw invalid(r.group, r.kind, meta.name ?? meta.generateName ?? '', errs);
+    }
     const warnings = this.validate(r, obj, meta.name ?? meta.generateName ?? '', opts);
     if (!opts.managedFieldsDone)
       meta.managedFields = recordUpdate({ live: undefined, updated: obj, manager: managerFrom(opts), apiVersion: apiVersionOf(r), now, listMapKeys, ...(opts.subresource ? { subresource: opts.subresource } : {}) });
@@ -497,6 +502,10 @@ export class ObjectStore {
     }
     if (r.generationFrom === 'spec' && !isDeepStrictEqual(old.spec, next.spec)) nm.generation = (oldMeta.generation ?? 0) + 1;
 
+    if (r.kind === 'Secret') {
+      const errs = prepareSecret(next as SecretLike, old as SecretLike);
+      if (errs.length) throw invalid(r.group, r.kind, oldMeta.name, errs);
+    }
     const warnings = this.validate(r, next, oldMeta.name, opts);
     if (!opts.managedFieldsDone) {
       nm.managedFields = recordUpdate({

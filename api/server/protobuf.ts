@@ -61,12 +61,13 @@ function fields(buf: Buffer): Field[] {
 
 const str = (f: Field | undefined): string | undefined => f?.bytes?.toString('utf8');
 
-function stringMap(entries: Field[]): Record<string, string> | undefined {
+/** A protobuf `map<string, string>` (or `map<string, bytes>` as base64, as JSON spells bytes). */
+function stringMap(entries: Field[], values: 'utf8' | 'base64' = 'utf8'): Record<string, string> | undefined {
   if (entries.length === 0) return undefined;
   const out: Record<string, string> = {};
   for (const e of entries) {
     const kv = fields(e.bytes ?? Buffer.alloc(0));
-    out[str(kv.find((f) => f.no === 1)) ?? ''] = str(kv.find((f) => f.no === 2)) ?? '';
+    out[str(kv.find((f) => f.no === 1)) ?? ''] = kv.find((f) => f.no === 2)?.bytes?.toString(values) ?? '';
   }
   return out;
 }
@@ -97,6 +98,21 @@ const DECODERS: Record<string, (raw: Buffer) => Record<string, unknown>> = {
     const fs = fields(raw);
     const meta = fs.find((f) => f.no === 1);
     return { apiVersion: 'v1', kind: 'Namespace', metadata: meta?.bytes ? objectMeta(meta.bytes) : {} };
+  },
+  // Secret: 1 metadata, 2 data (map<string, bytes>), 3 type, 4 stringData, 5 immutable.
+  'v1/Secret': (raw) => {
+    const fs = fields(raw);
+    const meta = fs.find((f) => f.no === 1);
+    const out: Record<string, unknown> = { apiVersion: 'v1', kind: 'Secret', metadata: meta?.bytes ? objectMeta(meta.bytes) : {} };
+    const data = stringMap(fs.filter((f) => f.no === 2), 'base64');
+    const stringData = stringMap(fs.filter((f) => f.no === 4));
+    const type = str(fs.find((f) => f.no === 3));
+    const immutable = fs.find((f) => f.no === 5)?.varint;
+    if (data) out.data = data;
+    if (stringData) out.stringData = stringData;
+    if (type) out.type = type;
+    if (immutable !== undefined) out.immutable = immutable !== 0n;
+    return out;
   },
 };
 

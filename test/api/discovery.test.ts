@@ -37,7 +37,7 @@ describe('discovery', () => {
       const berth = res.body.items.find((i: any) => i.metadata.name === 'berth.dev');
       expect(berth.versions[0].freshness).toBe('Current');
       const core = await cp.request('GET', '/api', { accept });
-      expect(core.body.items[0].versions[0].resources.map((r: any) => r.resource)).toEqual(['namespaces', 'events']);
+      expect(core.body.items[0].versions[0].resources.map((r: any) => r.resource)).toEqual(['namespaces', 'events', 'secrets']);
     }
   });
 

@@ -1205,6 +1205,38 @@ export interface components {
             /** @description List of events. */
             items: components["schemas"]["Event"][];
         };
+        /** @description Secret holds a small amount of sensitive data, such as registry credentials (type kubernetes.io/dockerconfigjson, made by kubectl create secret docker-registry) that Images reference to pull and push. */
+        Secret: {
+            /** @description APIVersion defines the versioned schema of this representation of an object: v1. */
+            apiVersion?: string;
+            /** @description Kind is a string value representing the REST resource this object represents: Secret. */
+            kind?: string;
+            /** @description Standard object's metadata. */
+            metadata?: components["schemas"]["ObjectMeta"];
+            /** @description Used to facilitate programmatic handling of secret data, e.g. Opaque, kubernetes.io/dockerconfigjson, kubernetes.io/basic-auth. Default Opaque; immutable. */
+            type?: string;
+            /** @description The secret data, each value base64-encoded. Keys consist of alphanumerics, '-', '_' or '.'. */
+            data?: {
+                [key: string]: string;
+            };
+            /** @description Write-only convenience: values given as plain strings, merged into data (base64) on write, overriding data's keys. Never returned on read. */
+            stringData?: {
+                [key: string]: string;
+            };
+            /** @description If true, data and stringData cannot be changed (only metadata). */
+            immutable?: boolean;
+        };
+        /** @description SecretList is a list of Secrets. */
+        SecretList: {
+            /** @description APIVersion defines the versioned schema of this representation of an object: v1. */
+            apiVersion?: string;
+            /** @description Kind is a string value representing the REST resource this object represents: SecretList. */
+            kind?: string;
+            /** @description Standard list metadata. */
+            metadata?: components["schemas"]["ListMeta"];
+            /** @description List of secrets. */
+            items: components["schemas"]["Secret"][];
+        };
         /** @description LeaseSpec is a specification of a Lease. */
         LeaseSpec: {
             /** @description HolderIdentity contains the identity of the holder of a current lease. */
