@@ -4,17 +4,13 @@
  * the restart, resourceVersions keep increasing, and the SQLite file is intact.
  * Also: start-up time, and a second start reusing the PKI, kubeconfig and data.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import https from 'node:https';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { freePort, spawnBerth, type SpawnedBerth } from './helpers.ts';
 
-const REPO = resolve(import.meta.dirname, '../..');
-const BERTH = join(REPO, 'bin/berth.js');
 const CTR = '/apis/berth.dev/v1/namespaces/default/containers';
 const SEQ = 'test.berth.dev/seq';
 const MERGE = 'application/merge-patch+json';
@@ -25,11 +21,14 @@ const BURST_MAX_ACKED = 4_000;
 const READY_TIMEOUT_MS = 15_000;
 
 // Everything a test starts, cleaned up even when it fails.
-const children = new Set<ChildProcess>();
+const servers = new Set<SpawnedBerth>();
 const dirs: string[] = [];
 afterEach(async () => {
-  for (const child of children) await stopChild(child, 'SIGKILL');
-  children.clear();
+  for (const server of servers) {
+    await server.stop('SIGKILL');
+    server.closeClient();
+  }
+  servers.clear();
   for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
 
@@ -39,131 +38,14 @@ async function tempDataDir(): Promise<string> {
   return dir;
 }
 
-/** A port nothing listens on right now (listen on 0, close). */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((ok, fail) => srv.once('error', fail).listen(0, '127.0.0.1', ok));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((ok) => srv.close(() => ok()));
-  return port;
-}
+type Reply = Awaited<ReturnType<SpawnedBerth['request']>>;
 
-/** Signals the child (if still running) and waits for it to exit; resolves to its exit code or signal. */
-async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<number | string> {
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
-    child.kill(signal);
-    await exited;
-  }
-  children.delete(child);
-  return child.exitCode ?? child.signalCode!;
-}
-
-interface Berth {
-  readonly child: ChildProcess;
-  readonly url: string;
-  /** Milliseconds from spawn to the first `/readyz` 200. */
-  readonly readyMs: number;
-  readonly client: Client;
-  /** What the server wrote to stderr so far (the tail). */
-  stderr(): string;
-}
-
-/** `berth server --data-dir dataDir --listen 127.0.0.1:port`, once `/readyz` answers 200. */
-async function startBerth(dataDir: string, port: number, logLevel?: string): Promise<Berth> {
-  const started = performance.now();
-  const args = [BERTH, 'server', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--runtime', 'none', '--no-controllers', ...(logLevel ? ['--log-level', logLevel] : [])];
-  const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
-  children.add(child);
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => {
-    stderr = (stderr + c).slice(-64_000);
-  });
-  const exited = new Promise<never>((_, fail) =>
-    child.once('exit', (code, sig) => fail(new Error(`berth server exited (${code ?? sig}) before it was ready:\n${stderr}`))),
-  );
-  exited.catch(() => {});
-
-  const url = await Promise.race([
-    exited,
-    new Promise<string>((ok, fail) => {
-      const t = setTimeout(() => fail(new Error(`no "serving on" line within ${READY_TIMEOUT_MS} ms:\n${stderr}`)), READY_TIMEOUT_MS);
-      const look = () => {
-        const m = /serving on (https:\/\/\S+)/.exec(stderr);
-        if (!m) return;
-        clearTimeout(t);
-        child.stderr!.off('data', look);
-        ok(m[1]!);
-      };
-      child.stderr!.on('data', look);
-      look();
-    }),
-  ]);
-  expect(url).toBe(`https://127.0.0.1:${port}`);
-  const client = await Client.open(url, dataDir);
-  const deadline = started + READY_TIMEOUT_MS;
-  for (;;) {
-    const res = await Promise.race([exited, client.request('GET', '/readyz', undefined, { token: false }).catch((e: Error) => e)]);
-    if (!(res instanceof Error) && res.status === 200) break;
-    if (performance.now() > deadline) throw new Error(`/readyz not 200 within ${READY_TIMEOUT_MS} ms: ${res instanceof Error ? res.message : res.status}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return { child, url, readyMs: performance.now() - started, client, stderr: () => stderr };
-}
-
-interface Reply {
-  readonly status: number;
-  readonly body: any;
-}
-
-/** HTTPS to the server with the CA and admin token from its data directory. */
-class Client {
-  private constructor(
-    private readonly url: string,
-    private readonly token: string,
-    private readonly agent: https.Agent,
-  ) {}
-
-  static async open(url: string, dataDir: string): Promise<Client> {
-    const ca = await readFile(join(dataDir, 'pki/ca.crt'), 'utf8');
-    const token = (await readFile(join(dataDir, 'pki/admin.token'), 'utf8')).trim();
-    return new Client(url, token, new https.Agent({ ca, keepAlive: true, maxSockets: CLIENTS }));
-  }
-
-  request(method: string, path: string, body?: unknown, opts: { contentType?: string; token?: boolean } = {}): Promise<Reply> {
-    return new Promise((ok, fail) => {
-      const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-      const headers: Record<string, string> = {};
-      if (opts.token !== false) headers.authorization = `Bearer ${this.token}`;
-      if (payload) {
-        headers['content-type'] = opts.contentType ?? 'application/json';
-        headers['content-length'] = String(payload.length);
-      }
-      const req = https.request(new URL(path, this.url), { method, headers, agent: this.agent, timeout: 10_000 }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', fail);
-        res.on('aborted', () => fail(new Error('response aborted')));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown = text;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            /* plain text */
-          }
-          ok({ status: res.statusCode ?? 0, body: parsed });
-        });
-      });
-      req.on('timeout', () => req.destroy(new Error('request timed out')));
-      req.on('error', fail);
-      req.end(payload);
-    });
-  }
-
-  close(): void {
-    this.agent.destroy();
-  }
+/** `berth server --data-dir dataDir --listen 127.0.0.1:port`, the API server alone, once `/readyz` answers 200. */
+async function startBerth(dataDir: string, port: number, logLevel?: string): Promise<SpawnedBerth> {
+  const server = await spawnBerth({ dataDir, port, runtime: 'none', controllers: false, readyTimeoutMs: READY_TIMEOUT_MS, maxSockets: CLIENTS, ...(logLevel ? { logLevel } : {}) });
+  servers.add(server);
+  expect(server.url).toBe(`https://127.0.0.1:${port}`);
+  return server;
 }
 
 const containerBody = (name: string, seq: string) => ({
@@ -195,7 +77,7 @@ interface BurstResult {
  * `seq` annotation. After BURST_MS or BURST_MAX_ACKED acknowledged writes, `kill()`
  * runs while they are still writing; then they stop.
  */
-async function burst(client: Client, kill: () => void): Promise<BurstResult> {
+async function burst(client: SpawnedBerth, kill: () => void): Promise<BurstResult> {
   const known = new Map<string, Known>();
   const unexpected: string[] = [];
   let acked = 0;
@@ -307,9 +189,9 @@ describe('berth server durability', () => {
     const dataDir = await tempDataDir();
     const port = await freePort();
     const first = await startBerth(dataDir, port, 'warn');
-    const result = await burst(first.client, () => first.child.kill('SIGKILL'));
-    expect(await stopChild(first.child, 'SIGKILL')).toBe('SIGKILL');
-    first.client.close();
+    const result = await burst(first, () => first.child.kill('SIGKILL'));
+    expect(await first.stop('SIGKILL')).toBe('SIGKILL');
+    first.closeClient();
     const ackedRvs = [...result.known.values()].flatMap((k) => (k.acked && 'rv' in k.acked ? [k.acked.rv] : []));
     const maybes = [...result.known.values()].filter((k) => k.maybe).length;
     console.log(
@@ -321,7 +203,7 @@ describe('berth server durability', () => {
     expect(result.inFlightAtKill).toBeGreaterThan(0); // the kill really came mid-burst
 
     const second = await startBerth(dataDir, port, 'warn');
-    const list = await second.client.request('GET', CTR);
+    const list = await second.request('GET', CTR);
     expect(list.status).toBe(200);
     const stored = new Map<string, any>(list.body.items.map((o: any) => [o.metadata.name, o]));
     expect(violations(result.known, stored)).toEqual([]);
@@ -330,14 +212,14 @@ describe('berth server durability', () => {
     const maxAcked = Math.max(...ackedRvs);
     const listRv = Number(list.body.metadata.resourceVersion);
     expect(listRv).toBeGreaterThanOrEqual(maxAcked);
-    const after = await second.client.request('POST', CTR, containerBody('after-restart', 'after'));
+    const after = await second.request('POST', CTR, containerBody('after-restart', 'after'));
     expect(after.status).toBe(201);
     expect(Number(after.body.metadata.resourceVersion)).toBeGreaterThan(listRv);
-    const patched = await second.client.request('PATCH', `${CTR}/after-restart`, { metadata: { labels: { x: 'y' } } }, { contentType: MERGE });
+    const patched = await second.request('PATCH', `${CTR}/after-restart`, { metadata: { labels: { x: 'y' } } }, { contentType: MERGE });
     expect(Number(patched.body.metadata.resourceVersion)).toBeGreaterThan(Number(after.body.metadata.resourceVersion));
 
-    expect(await stopChild(second.child, 'SIGTERM')).toBe(0);
-    second.client.close();
+    expect(await second.stop('SIGTERM')).toBe(0);
+    second.closeClient();
     const db = new Database(join(dataDir, 'berth.db'), { readonly: true, fileMustExist: true });
     try {
       expect(db.pragma('integrity_check')).toEqual([{ integrity_check: 'ok' }]);
@@ -350,7 +232,7 @@ describe('berth server durability', () => {
     const dataDir = await tempDataDir();
     const port = await freePort();
     const first = await startBerth(dataDir, port);
-    const created = await first.client.request('POST', CTR, containerBody('kept', 'kept'));
+    const created = await first.request('POST', CTR, containerBody('kept', 'kept'));
     expect(created.status).toBe(201);
     const files = async () => ({
       ca: await readFile(join(dataDir, 'pki/ca.crt'), 'utf8'),
@@ -359,19 +241,19 @@ describe('berth server durability', () => {
     });
     const before = await files();
     expect(before.kubeconfig).toContain(`server: https://127.0.0.1:${port}`);
-    expect(await stopChild(first.child, 'SIGTERM')).toBe(0);
-    first.client.close();
+    expect(await first.stop('SIGTERM')).toBe(0);
+    first.closeClient();
 
     const second = await startBerth(dataDir, port);
     console.log(`berth server ready in ${first.readyMs.toFixed(0)} ms (first start, new PKI), ${second.readyMs.toFixed(0)} ms (second start)`);
     expect(first.readyMs).toBeLessThan(5_000);
     expect(second.readyMs).toBeLessThan(5_000);
     expect(await files()).toEqual(before);
-    const kept = await second.client.request('GET', `${CTR}/kept`);
+    const kept = await second.request('GET', `${CTR}/kept`);
     expect(kept.status).toBe(200);
     expect(kept.body.metadata.uid).toBe(created.body.metadata.uid);
     expect(kept.body.metadata.resourceVersion).toBe(created.body.metadata.resourceVersion);
-    expect(await stopChild(second.child, 'SIGTERM')).toBe(0);
-    second.client.close();
+    expect(await second.stop('SIGTERM')).toBe(0);
+    second.closeClient();
   });
 });

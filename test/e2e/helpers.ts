@@ -226,23 +226,52 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** Options of one HTTPS request of a `SpawnedBerth`. */
+export interface BerthRequestOptions {
+  /** Default `application/json`. */
+  readonly contentType?: string;
+  /** Send the admin token (default true). */
+  readonly token?: boolean;
+}
+
 /** A `berth server` run as users run it: `node bin/berth.js server …`. */
 export interface SpawnedBerth {
   readonly child: ChildProcess;
   readonly url: string;
   readonly kubeconfig: string;
-  /** JSON over HTTPS with the admin token. */
-  request(method: string, path: string, body?: unknown, contentType?: string): Promise<{ status: number; body: any }>;
+  /** Milliseconds from spawn to the first `/readyz` 200. */
+  readonly readyMs: number;
+  /** JSON over HTTPS with the admin token; `opts` may be just the content type. */
+  request(method: string, path: string, body?: unknown, opts?: string | BerthRequestOptions): Promise<{ status: number; body: any }>;
   stderr(): string;
   /** Sends `signal` (if still running) and waits for the exit. */
   stop(signal: NodeJS.Signals): Promise<number | string>;
+  /** Closes the client's kept-alive connections. */
+  closeClient(): void;
+}
+
+export interface SpawnBerthOptions {
+  readonly dataDir: string;
+  readonly port: number;
+  /** Default: the hostname (the server's default). */
+  readonly nodeName?: string;
+  /** `--runtime`; default `runc`. */
+  readonly runtime?: 'runc' | 'fake' | 'none';
+  /** false: `--no-controllers`. */
+  readonly controllers?: boolean;
+  readonly logLevel?: string;
+  readonly readyTimeoutMs?: number;
+  /** Keep-alive connections of the client, for concurrent requests; default none (a connection per request). */
+  readonly maxSockets?: number;
 }
 
 /** Spawns `berth server` and resolves once `/readyz` answers 200. */
-export async function spawnBerth(opts: { dataDir: string; port: number; nodeName: string; runtime?: string; logLevel?: string; readyTimeoutMs?: number }): Promise<SpawnedBerth> {
+export async function spawnBerth(opts: SpawnBerthOptions): Promise<SpawnedBerth> {
+  const started = performance.now();
   const args = [
     BERTH_BIN, 'server', '--data-dir', opts.dataDir, '--listen', `127.0.0.1:${opts.port}`,
-    '--node-name', opts.nodeName, '--runtime', opts.runtime ?? 'runc', '--log-level', opts.logLevel ?? 'warn',
+    ...(opts.nodeName ? ['--node-name', opts.nodeName] : []), '--runtime', opts.runtime ?? 'runc', '--log-level', opts.logLevel ?? 'warn',
+    ...(opts.controllers === false ? ['--no-controllers'] : []),
   ];
   const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -256,23 +285,26 @@ export async function spawnBerth(opts: { dataDir: string; port: number; nodeName
     return child.exitCode ?? child.signalCode!;
   };
   const timeoutMs = opts.readyTimeoutMs ?? 20_000;
-  const url = `https://127.0.0.1:${opts.port}`;
-  const deadline = Date.now() + timeoutMs;
-  while (!/serving on https:\/\//.test(stderr)) {
+  const deadline = performance.now() + timeoutMs;
+  let url: string | undefined;
+  for (;;) {
+    url = /serving on (https:\/\/\S+)/.exec(stderr)?.[1];
+    if (url) break;
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`berth server exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${stderr}`);
-    if (Date.now() > deadline) {
+    if (performance.now() > deadline) {
       await stop('SIGKILL');
       throw new Error(`berth server not serving within ${timeoutMs} ms:\n${stderr}`);
     }
-    await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, 10));
   }
   const ca = await readFile(join(opts.dataDir, 'pki/ca.crt'), 'utf8');
   const token = (await readFile(join(opts.dataDir, 'pki/admin.token'), 'utf8')).trim();
-  const agent = new https.Agent({ ca, keepAlive: false });
-  const request = (method: string, path: string, body?: unknown, contentType = 'application/json') =>
+  const agent = opts.maxSockets ? new https.Agent({ ca, keepAlive: true, maxSockets: opts.maxSockets }) : new https.Agent({ ca, keepAlive: false });
+  const request = (method: string, path: string, body?: unknown, o: string | BerthRequestOptions = {}) =>
     new Promise<{ status: number; body: any }>((ok, fail) => {
+      const { contentType = 'application/json', token: withToken = true } = typeof o === 'string' ? { contentType: o } : o;
       const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-      const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+      const headers: Record<string, string> = withToken ? { authorization: `Bearer ${token}` } : {};
       if (payload) {
         headers['content-type'] = contentType;
         headers['content-length'] = String(payload.length);
@@ -281,6 +313,7 @@ export async function spawnBerth(opts: { dataDir: string; port: number; nodeName
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', fail);
+        res.on('aborted', () => fail(new Error('response aborted')));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           let parsed: unknown = text;
@@ -297,13 +330,16 @@ export async function spawnBerth(opts: { dataDir: string; port: number; nodeName
       req.end(payload);
     });
   for (;;) {
-    const r = await request('GET', '/readyz').catch((e: Error) => e);
+    const r = await request('GET', '/readyz', undefined, { token: false }).catch((e: Error) => e);
     if (!(r instanceof Error) && r.status === 200) break;
-    if (Date.now() > deadline) {
+    if (performance.now() > deadline) {
       await stop('SIGKILL');
       throw new Error(`/readyz not 200 within ${timeoutMs} ms:\n${stderr}`);
     }
-    await new Promise((r2) => setTimeout(r2, 25));
+    await new Promise((r2) => setTimeout(r2, 10));
   }
-  return { child, url, kubeconfig: join(opts.dataDir, 'kubeconfig.yaml'), request, stderr: () => stderr, stop };
+  return {
+    child, url, kubeconfig: join(opts.dataDir, 'kubeconfig.yaml'), readyMs: performance.now() - started,
+    request, stderr: () => stderr, stop, closeClient: () => agent.destroy(),
+  };
 }
