@@ -10,15 +10,19 @@
  * - `ctr-5000-fake`: 5,000 Containers on the fake runtime (`--runtime fake`), created by
  *   16 closed-loop clients; the time from the first POST until all are `Running`
  *   (target ≤ 30 s): the control plane alone — API server, scheduler, agent — with
- *   no container processes. Server RSS as above.
+ *   no container processes. Server RSS as above, and from the server's `/metrics` the
+ *   API requests per Container by verb, resource and code (a 409 is a write conflict)
+ *   and the reconciles per Container of each controller: the control plane's round trips;
+ *   and from the watch, how many were bound, held the finalizer and ran every 10 s.
  */
-import { containersPath } from './api-client.ts';
+import { containersPath, type ApiClient } from './api-client.ts';
 import { DISTURBED_OTHER_PERCENT, fmtMB, scaled, toMB, type Benchmark, type BenchContext } from './benchmark.ts';
 import { benchContainer } from './containers-fixture.ts';
 import { loadAverage, OtherLoadSampler, settleSampler } from './containers-load.ts';
 import { conmonMemory, runtimeVersions, whyNoRealRuntime } from './containers-server.ts';
 import { deleteAll, leftoversNote, skipped, withBerth, type BerthSession } from './containers-session.ts';
 import { BENCH_NAMESPACE } from './fixtures.ts';
+import type { SeenEvent } from './containers-watch.ts';
 import { closedLoop, sleep } from './stats.ts';
 
 const STEADY_MS = 5_000;
@@ -59,6 +63,56 @@ async function applyAll(s: BerthSession, names: readonly string[], clients: numb
     fromAbsMs: t0Abs,
     toAbsMs: lastAbsMs,
   };
+}
+
+/** The counters of `/metrics` this benchmark breaks down, keyed `<metric> <labels…>`. */
+async function scrapeCounters(client: ApiClient): Promise<Map<string, number>> {
+  const text = (await client.expectOk('GET', '/metrics', { accept: 'text/plain' })).body;
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^(apiserver_request_total|controller_runtime_reconcile_total)\{([^}]*)\} (\S+)$/.exec(line);
+    if (!m) continue;
+    const labels = Object.fromEntries([...m[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1]!, x[2]!]));
+    if (m[1] === 'apiserver_request_total' && (labels.verb === 'WATCH' || (labels.resource !== 'containers' && labels.resource !== 'events'))) continue;
+    const key =
+      m[1] === 'apiserver_request_total'
+        ? `${labels.verb} ${labels.resource}${labels.subresource ? `/${labels.subresource}` : ''} ${labels.code}`
+        : `reconcile ${labels.controller} ${labels.result}`;
+    out.set(key, (out.get(key) ?? 0) + Number(m[3]));
+  }
+  return out;
+}
+
+/** `after − before` per counter, divided by `count`, to 2 decimals; counters that did not move are left out. */
+function perContainer(before: Map<string, number>, after: Map<string, number>, count: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of [...after].sort(([a], [b]) => a.localeCompare(b))) {
+    const d = v - (before.get(k) ?? 0);
+    if (d > 0) out[k] = Math.round((d / count) * 100) / 100;
+  }
+  return out;
+}
+
+/**
+ * How many Containers the watch had seen reach each stage 10 s, 20 s, … after `fromAbsMs`:
+ * bound by the scheduler, holding the agent's finalizer, Running. A stage that lags the
+ * one before it is where the pipeline queues.
+ */
+function stagesOver(s: BerthSession, names: readonly string[], fromAbsMs: number, seconds: number): Record<string, Record<string, number>> {
+  const firstAt = (name: string, test: (e: SeenEvent) => boolean) => s.watch.events(name).find(test)?.atAbsMs;
+  const stages: Record<string, (e: SeenEvent) => boolean> = {
+    bound: (e) => e.nodeName !== undefined,
+    finalizer: (e) => e.finalizers > 0,
+    running: (e) => e.phase === 'Running',
+  };
+  const out: Record<string, Record<string, number>> = {};
+  for (const [stage, test] of Object.entries(stages)) {
+    const times = names.map((n) => firstAt(n, test)).filter((t): t is number => t !== undefined);
+    const row: Record<string, number> = {};
+    for (let t = 10; t <= Math.ceil(seconds / 10) * 10; t += 10) row[`${t}s`] = times.filter((x) => x - fromAbsMs <= t * 1000).length;
+    out[stage] = row;
+  }
+  return out;
 }
 
 const mb = (m: { rssBytes: number; peakRssBytes: number }) => ({ rssMB: toMB(m.rssBytes), peakRssMB: toMB(m.peakRssBytes) });
@@ -103,14 +157,16 @@ async function runReal(ctx: BenchContext) {
 
 async function runFake(ctx: BenchContext) {
   const count = scaled(ctx, 5_000);
-  const { value } = await withBerth(ctx, 'ctr-5000-fake', { runtime: 'fake' }, async (s) => {
+  const { value } = await withBerth(ctx, 'ctr-5000-fake', { runtime: 'fake', keepHistory: true }, async (s) => {
     const names = Array.from({ length: count }, (_, i) => `f-${i}`);
     const loadBefore = loadAverage();
     const sampler = new OtherLoadSampler([s.dir]);
     const idle = s.server.memory();
     ctx.log(`ctr-5000-fake: applying ${count} containers with 16 clients`);
+    const counters0 = await scrapeCounters(s.client);
     const apply = await applyAll(s, names, 16, TIMEOUT_FAKE_MS);
     const atRunning = s.server.memory();
+    const perContainerAtRunning = perContainer(counters0, await scrapeCounters(s.client), count);
     await sleep(STEADY_MS);
     const steady = s.server.memory();
     await settleSampler();
@@ -120,9 +176,11 @@ async function runFake(ctx: BenchContext) {
       running: apply.running,
       allRunningSeconds: Math.round(apply.seconds * 100) / 100,
       runningAfter: apply.progress,
+      stagesAfter: stagesOver(s, names, apply.fromAbsMs, apply.seconds),
       createRequestsSeconds: Math.round(apply.createSeconds * 100) / 100,
       serverCpuPercent: apply.serverCpuPercent,
       serverMemory: { idle: mb(idle), allRunning: mb(atRunning), steady5s: mb(steady) },
+      perContainer: perContainerAtRunning,
       otherCpuPercent: sampler.otherPercentBetween(apply.fromAbsMs, apply.toAbsMs),
       loadBefore,
       loadAfter: loadAverage(),

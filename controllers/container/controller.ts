@@ -42,11 +42,11 @@ export interface ContainerControllerDeps {
   readonly logger: Logger;
   /** Restart back-off; default 100 ms doubling to 10 s, reset after a 10 s run. Tests shorten it. */
   readonly backoff?: RestartBackoffOptions;
-  /** Drift re-check of live containers. Default 5 s. */
+  /** Drift re-check of live containers (runtime events report exits at once). Default 60 s, ± 10 %. */
   readonly resyncMs?: number;
   /** Re-check of Containers waiting for their image. Default 5 s. */
   readonly imageRetryMs?: number;
-  /** Workers (keys reconciled at once). Default 4. */
+  /** Workers (keys reconciled at once). Default 16: a reconcile is mostly waiting for two API round trips. */
   readonly workers?: number;
   readonly clock?: Clock;
 }
@@ -83,7 +83,7 @@ export function addContainerController(manager: Manager, deps: ContainerControll
   const controller = new AgentController({
     name: CONTAINER_CONTROLLER,
     reconciler,
-    workers: deps.workers ?? 4,
+    workers: deps.workers ?? 16,
     log,
     metrics: manager.metrics,
     ...(deps.clock ? { clock: deps.clock } : {}),

@@ -54,7 +54,12 @@ export interface ContainerReconcilerDeps {
   readonly clock?: Clock;
   /** Restart back-off; default 100 ms doubling to 10 s, reset after a 10 s run. */
   readonly backoff?: RestartBackoffOptions;
-  /** How often a created, running or paused container is checked for drift. Default 5 s. */
+  /**
+   * How often a created, running or paused container is checked for drift that no
+   * runtime event reported (each check is spread ±10 % so a burst of starts does not
+   * come back as a burst). Exits arrive as events within ~100 ms, so this is only a
+   * safety net, kubelet's `syncFrequency`. Default 60 s.
+   */
   readonly resyncMs?: number;
   /** How often a Container waiting for its image looks again (besides Image watch events). Default 5 s. */
   readonly imageRetryMs?: number;
@@ -74,6 +79,7 @@ const OWNED_STATUS_FIELDS = [
 ] as const;
 
 const DEFAULT_GRACE_SECONDS = 10;
+const DEFAULT_RESYNC_MS = 60_000;
 const MAX_STEPS = 4;
 
 /** Why a Container cannot get its runtime container yet. */
@@ -165,7 +171,7 @@ export class ContainerReconciler implements Reconciler {
     if (outcome.backoffMs !== undefined) return { requeueAfterMs: outcome.backoffMs };
     if (outcome.image) return { requeueAfterMs: this.deps.imageRetryMs ?? 5_000 };
     // drift (a kill or removal behind our back whose event was missed) is caught by this cheap re-check
-    if (status.phase === 'Running' || status.phase === 'Paused' || status.phase === 'Created') return { requeueAfterMs: this.deps.resyncMs ?? 5_000 };
+    if (status.phase === 'Running' || status.phase === 'Paused' || status.phase === 'Created') return { requeueAfterMs: jittered(this.deps.resyncMs ?? DEFAULT_RESYNC_MS) };
     return {};
   }
 
@@ -457,6 +463,9 @@ function ranMsOf(c: ContainerStatus): number | undefined {
 }
 
 const short = (id: string): string => id.slice(0, 12);
+
+/** `ms` ± 10 %. */
+const jittered = (ms: number): number => Math.round(ms * (0.9 + 0.2 * Math.random()));
 
 function dropUndefined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;

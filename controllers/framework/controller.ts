@@ -65,6 +65,8 @@ export class Controller {
   private readonly clock: Clock;
   private readonly workers: number;
   private running: Promise<void>[] = [];
+  /** The abort controllers of the reconciles running now; `stop` aborts them. */
+  private readonly inFlight = new Set<AbortController>();
 
   constructor(private readonly opts: ControllerOptions) {
     this.name = opts.name;
@@ -113,6 +115,7 @@ export class Controller {
   async stop(): Promise<void> {
     for (const u of this.unsubscribe.splice(0)) u();
     this.stopper.abort();
+    for (const a of this.inFlight) a.abort(this.stopper.signal.reason);
     await this.queue.shutDownWithDrain();
     await Promise.all(this.running);
     this.log.info({}, 'stopped');
@@ -137,9 +140,13 @@ export class Controller {
     const log = this.log.child({ key, reconcileId: randomUUID() });
     await this.waitForOwnWrite(req, log);
 
-    const timeout = new AbortController();
-    const timer = this.clock.setTimer(() => timeout.abort(new Error(`reconcile timed out after ${this.opts.reconcileTimeoutMs ?? 60_000} ms`)), this.opts.reconcileTimeoutMs ?? 60_000);
-    const signal = AbortSignal.any([this.stopper.signal, timeout.signal]);
+    // one controller per reconcile, aborted by its timer or by stop(): no AbortSignal.any and
+    // no listener on the stopper, both of which cost more than a short reconcile
+    const abort = new AbortController();
+    if (this.stopper.signal.aborted) abort.abort(this.stopper.signal.reason);
+    this.inFlight.add(abort);
+    const timer = this.clock.setTimer(() => abort.abort(new Error(`reconcile timed out after ${this.opts.reconcileTimeoutMs ?? 60_000} ms`)), this.opts.reconcileTimeoutMs ?? 60_000);
+    const signal = abort.signal;
     const started = this.clock.nowMs();
     metrics?.activeWorkers.inc({ controller: this.name });
     let outcome: Outcome;
@@ -151,6 +158,7 @@ export class Controller {
       outcome = isTerminal(err) ? { kind: 'terminal', err } : { kind: 'error', err };
     } finally {
       this.clock.clearTimer(timer);
+      this.inFlight.delete(abort);
       metrics?.activeWorkers.dec({ controller: this.name });
       metrics?.reconcileTime.observe({ controller: this.name }, (this.clock.nowMs() - started) / 1000);
     }

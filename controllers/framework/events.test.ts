@@ -79,4 +79,26 @@ describe('EventRecorder', () => {
     expect(out.code).toBe(0);
     expect(out.stdout).toMatch(/Warning\s+FailedMount\s+.*\(x3 over .*\)\s+berth-test\s+mount failed/);
   });
+
+  it('writes a burst at once, then qps per second, and drops what waits beyond maxQueued', async () => {
+    const { client } = await setup();
+    const clock = new FakeClock(Date.parse('2026-01-01T00:00:00Z'));
+    const recorder = new EventRecorder({ client, component: 'berth-test', clock, qps: 10, burst: 2, maxQueued: 2 });
+    const v = await client.create(volumeFixture('data'));
+    const reasons = async () => (await client.list(Event, { namespace: 'default' })).items.map((e) => e.reason).sort();
+    const written = ['A', 'B', 'C', 'D', 'E'].map((r) => recorder.normal(v, r, `event ${r}`));
+    await Promise.all([written[0], written[1], written[4]]);
+    expect(await reasons()).toEqual(['A', 'B']);
+    expect(recorder.dropped).toBe(1);
+    await clock.advance(100);
+    await written[2];
+    expect(await reasons()).toEqual(['A', 'B', 'C']);
+    await clock.advance(100);
+    await written[3];
+    expect(await reasons()).toEqual(['A', 'B', 'C', 'D']);
+  });
+
+  it('refuses a qps that is not positive', () => {
+    expect(() => new EventRecorder({ client: undefined as never, component: 'x', qps: 0 })).toThrow(RangeError);
+  });
 });

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { KubeObject } from '../../api/types/index.ts';
 import type { ApiClient } from './client.ts';
 import { isNotFound } from './api-status-error.ts';
-import { realClock, type Clock } from './clock.ts';
+import { realClock, type Clock, type TimerHandle } from './clock.ts';
 import { errorInfo } from './informer.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { Event } from './resource-kind.ts';
@@ -26,6 +26,19 @@ export interface EventRecorderOptions {
   readonly log?: Logger;
   /** Distinct (object, type, reason, message) series remembered for aggregation. Default 4096. */
   readonly cacheSize?: number;
+  /**
+   * Event writes per second, after a burst of `burst` (kubelet's `--event-qps` and
+   * `--event-burst`, 50 and 100): Events are best effort, and must not take the API
+   * server from the work they describe. `Infinity` disables the limit. Default 50.
+   */
+  readonly qps?: number;
+  /** Writes allowed at once before `qps` applies. Default 100. */
+  readonly burst?: number;
+  /**
+   * Events waiting for the rate limit beyond this many are dropped (logged, counted in
+   * `dropped`), as client-go's broadcaster drops beyond its 1,000 queued. Default 1,000.
+   */
+  readonly maxQueued?: number;
 }
 
 interface Series {
@@ -43,7 +56,9 @@ const MAX_MESSAGE = 1024;
  * a new object each time. Cluster-scoped objects get their Events in `default`.
  *
  * Best effort: `event` never rejects; failures are logged. Calls for one series are
- * written in order.
+ * written in order. Writes are rate limited (`qps`, `burst`); beyond `maxQueued`
+ * waiting writes, new Events are dropped, so a burst of thousands of objects costs the
+ * API server a bounded number of Event writes.
  */
 export class EventRecorder {
   private readonly series = new Map<string, Series>();
@@ -51,11 +66,31 @@ export class EventRecorder {
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly cacheSize: number;
+  private readonly qps: number;
+  private readonly burst: number;
+  private readonly maxQueued: number;
+  private tokens: number;
+  private refilledAtMs: number;
+  /** Writes waiting for a token, oldest first. */
+  private readonly waiting: (() => void)[] = [];
+  private refillTimer: TimerHandle | undefined;
+  private droppedCount = 0;
 
   constructor(private readonly opts: EventRecorderOptions) {
     this.clock = opts.clock ?? realClock;
     this.log = (opts.log ?? silentLogger).child({ component: 'event-recorder' });
     this.cacheSize = opts.cacheSize ?? 4096;
+    this.qps = opts.qps ?? 50;
+    if (!(this.qps > 0)) throw new RangeError(`EventRecorder: qps must be > 0 (Infinity for no limit), not ${this.qps}`);
+    this.burst = Math.max(1, opts.burst ?? 100);
+    this.maxQueued = Math.max(0, opts.maxQueued ?? 1_000);
+    this.tokens = this.burst;
+    this.refilledAtMs = this.clock.nowMs();
+  }
+
+  /** Events dropped so far because more than `maxQueued` were waiting for the rate limit. */
+  get dropped(): number {
+    return this.droppedCount;
   }
 
   /** Records that `reason` happened to `obj`. Resolves once written (or given up). */
@@ -82,6 +117,10 @@ export class EventRecorder {
   }
 
   private async write(key: string, obj: KubeObject, type: EventType, reason: string, message: string): Promise<void> {
+    if (!(await this.acquire())) {
+      if (this.droppedCount++ % 1000 === 0) this.log.warn({ dropped: this.droppedCount, reason, object: `${obj.kind}/${obj.metadata.name}` }, 'dropping events: more are waiting than maxQueued');
+      return;
+    }
     const now = new Date(this.clock.nowMs()).toISOString();
     const seen = this.series.get(key);
     try {
@@ -124,6 +163,40 @@ export class EventRecorder {
     } catch (err) {
       this.log.warn({ err: errorInfo(err), reason, object: `${obj.kind}/${obj.metadata.name}` }, 'could not record event');
     }
+  }
+
+  /** Resolves true when a write may go (a token taken), false when it is dropped. */
+  private acquire(): Promise<boolean> {
+    this.refill();
+    if (this.waiting.length === 0 && this.tokens >= 1) {
+      this.tokens--;
+      return Promise.resolve(true);
+    }
+    if (this.waiting.length >= this.maxQueued) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      this.waiting.push(() => resolve(true));
+      this.scheduleRefill();
+    });
+  }
+
+  private refill(): void {
+    const now = this.clock.nowMs();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.refilledAtMs) * this.qps) / 1000);
+    this.refilledAtMs = now;
+  }
+
+  private scheduleRefill(): void {
+    if (this.refillTimer || this.waiting.length === 0) return;
+    const delayMs = Math.max(1, Math.ceil(((1 - this.tokens) * 1000) / this.qps));
+    this.refillTimer = this.clock.setTimer(() => {
+      this.refillTimer = undefined;
+      this.refill();
+      while (this.waiting.length > 0 && this.tokens >= 1) {
+        this.tokens--;
+        this.waiting.shift()!();
+      }
+      this.scheduleRefill();
+    }, delayMs);
   }
 
   /** Keeps the series most recently used; forgets the oldest beyond the cache size. */

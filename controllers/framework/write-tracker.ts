@@ -8,15 +8,38 @@ import { keyOf, resourceName, type ResourceKind } from './resource-kind.ts';
 import { isAtOrAfter } from './internal/resource-version.ts';
 import { realClock, type Clock } from './clock.ts';
 
-/** Entries older than this are dropped when the map grows; the controller's wait is capped far below it. */
-const MAX_AGE_MS = 5 * 60_000;
-const PRUNE_OVER = 10_000;
+export interface WriteTrackerOptions {
+  readonly clock?: Clock;
+  /**
+   * Writes older than this are forgotten even if no controller settled them (writes to
+   * kinds nobody waits on, such as Events). Far above a watch's delivery delay and the
+   * controller's wait (≤ 2 s), so forgetting one never skips a wait that mattered.
+   * Default 60 s.
+   */
+  readonly maxAgeMs?: number;
+  /** At most this many writes are remembered; the oldest go first. Default 100,000. */
+  readonly maxEntries?: number;
+}
 
-/** The last write per object. `ApiClient` records into it; `Controller` reads it. Single-threaded; no locking. */
+/**
+ * The last write per object. `ApiClient` records into it; `Controller` reads it.
+ * Bounded: it holds only the writes of the last `maxAgeMs` not yet settled, at most
+ * `maxEntries`, and every call costs O(1) amortized. Single-threaded; no locking.
+ */
 export class WriteTracker {
+  /** In the order of recording, oldest first: a newer write of a key moves it to the end. */
   private readonly writes = new Map<string, { rv: string; atMs: number }>();
+  private readonly clock: Clock;
+  private readonly maxAgeMs: number;
+  private readonly maxEntries: number;
 
-  constructor(private readonly clock: Clock = realClock) {}
+  /** `clock` alone is accepted too, as before options existed. */
+  constructor(opts: WriteTrackerOptions | Clock = {}) {
+    const o: WriteTrackerOptions = 'nowMs' in opts ? { clock: opts } : opts;
+    this.clock = o.clock ?? realClock;
+    this.maxAgeMs = o.maxAgeMs ?? 60_000;
+    this.maxEntries = Math.max(1, o.maxEntries ?? 100_000);
+  }
 
   /** Records a successful write whose response is `obj`. */
   record(kind: ResourceKind, obj: KubeObject | undefined): void {
@@ -26,8 +49,10 @@ export class WriteTracker {
     const k = this.key(kind, obj.metadata.namespace ?? '', name);
     const prev = this.writes.get(k);
     if (prev && isAtOrAfter(prev.rv, rv)) return;
-    this.writes.set(k, { rv, atMs: this.clock.nowMs() });
-    if (this.writes.size > PRUNE_OVER) this.prune();
+    const now = this.clock.nowMs();
+    this.writes.delete(k);
+    this.writes.set(k, { rv, atMs: now });
+    this.prune(now);
   }
 
   /** The resourceVersion of the last recorded write to this object, if any. */
@@ -50,8 +75,12 @@ export class WriteTracker {
     return `${resourceName(kind)}|${keyOf(kind.namespaced ? namespace : '', name)}`;
   }
 
-  private prune(): void {
-    const cutoff = this.clock.nowMs() - MAX_AGE_MS;
-    for (const [k, v] of this.writes) if (v.atMs < cutoff) this.writes.delete(k);
+  /** Drops from the oldest end: expired entries, then any beyond `maxEntries`. Stops at the first entry it keeps. */
+  private prune(nowMs: number): void {
+    const cutoff = nowMs - this.maxAgeMs;
+    for (const [k, v] of this.writes) {
+      if (v.atMs >= cutoff && this.writes.size <= this.maxEntries) return;
+      this.writes.delete(k);
+    }
   }
 }

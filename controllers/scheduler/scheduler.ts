@@ -22,7 +22,8 @@ import {
   type Request,
   type Result,
 } from '../framework/index.ts';
-import { addRequests, chooseNode, isReserving, NO_REQUEST, requestOf, type NodeLoad, type ResourceRequest } from './fit.ts';
+import { addRequests, chooseNode, requestOf, type NodeLoad, type ResourceRequest } from './fit.ts';
+import { NodeReservations } from './node-reservations.ts';
 
 /** Name of the Container index by `spec.nodeName` ('' for unscheduled) the scheduler adds to the shared informer. */
 export const NODE_NAME_INDEX = 'scheduler:spec.nodeName';
@@ -32,8 +33,10 @@ export const REASON_UNSCHEDULABLE = 'Unschedulable';
 export const DEFAULT_UNSCHEDULABLE_RETRY_MS = 10_000;
 
 export interface SchedulerReconcilerDeps {
-  /** Containers of all namespaces, with the `NODE_NAME_INDEX` index. */
+  /** Containers of all namespaces. */
   readonly containers: Lister<Container>;
+  /** What the bound Containers of that cache reserve per node (`NodeReservations.track`). */
+  readonly reservations: NodeReservations;
   readonly nodes: Lister<Node>;
   readonly client: ApiClient;
   readonly events?: EventRecorder;
@@ -119,7 +122,7 @@ export class SchedulerReconciler implements Reconciler {
 
   /** Every node with what is reserved on it, bound containers plus assumed bindings. */
   private loads(): NodeLoad[] {
-    const { containers, nodes } = this.deps;
+    const { containers, nodes, reservations } = this.deps;
     const assumedBy = new Map<string, ResourceRequest[]>();
     for (const [key, a] of this.assumed) {
       const [ns, name] = splitKey(key);
@@ -129,16 +132,17 @@ export class SchedulerReconciler implements Reconciler {
         this.assumed.delete(key);
         continue;
       }
-      assumedBy.set(a.nodeName, [...(assumedBy.get(a.nodeName) ?? []), a.request]);
+      const onNode = assumedBy.get(a.nodeName);
+      if (onNode) onNode.push(a.request);
+      else assumedBy.set(a.nodeName, [a.request]);
     }
     return nodes.list().map((node) => {
       const name = node.metadata.name ?? '';
-      const bound = containers.byIndex(NODE_NAME_INDEX, name);
-      let reserved = NO_REQUEST;
-      for (const c of bound) if (isReserving(c)) reserved = addRequests(reserved, requestOf(c));
+      const bound = reservations.of(name);
+      let reserved = bound.reserved;
       const pending = assumedBy.get(name) ?? [];
       for (const r of pending) reserved = addRequests(reserved, r);
-      return { node, reserved, containers: bound.length + pending.length };
+      return { node, reserved, containers: bound.containers + pending.length };
     });
   }
 }
@@ -163,7 +167,7 @@ export interface SchedulerOptions {
   readonly clock?: Clock;
   /** Default 10 s. */
   readonly unschedulableRetryMs?: number;
-  /** Default 4 workers: assumed bindings keep parallel decisions consistent. */
+  /** Default 16 workers: a bind is two round trips of a few ms each, so throughput is workers / latency; assumed bindings keep parallel decisions consistent. */
   readonly settings?: ControllerSettings;
 }
 
@@ -175,15 +179,18 @@ export interface SchedulerOptions {
 export function addScheduler(manager: Manager, opts: SchedulerOptions): ControllerSpec {
   const informer = manager.informer(Container);
   informer.addIndexer(NODE_NAME_INDEX, (c) => [c.spec?.nodeName ?? '']);
+  // lives as long as the informer, as the index does
+  const { reservations } = NodeReservations.track(informer);
   const unscheduled = () => informer.byIndex(NODE_NAME_INDEX, '').map((c) => ({ namespace: c.metadata.namespace ?? '', name: c.metadata.name ?? '' }));
   const spec = controllerFor(Container)
     .named('scheduler')
     .watches(Container, (c) => (c.spec?.nodeName && findCondition(c.status?.conditions, 'Scheduled')?.status !== 'False' ? [] : [{ namespace: c.metadata.namespace ?? '', name: c.metadata.name ?? '' }]))
     .watches(Node, () => unscheduled())
-    .withSettings({ workers: 4, ...(opts.settings ?? {}) })
+    .withSettings({ workers: 16, ...(opts.settings ?? {}) })
     .complete(
       new SchedulerReconciler({
         containers: informer,
+        reservations,
         nodes: manager.lister(Node),
         client: opts.client,
         ...(opts.events ? { events: opts.events } : {}),
