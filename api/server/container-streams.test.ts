@@ -1,5 +1,5 @@
 /**
- * Logs and exec end to end: @kubernetes/client-node → API server (HTTPS, bearer
+ * Logs, exec and attach end to end: @kubernetes/client-node → API server (HTTPS, bearer
  * token) → node agent stream server (HTTPS, its own token) → FakeRuntimeService.
  */
 import https from 'node:https';
@@ -8,13 +8,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { Exec, KubeConfig, Log } from '@kubernetes/client-node';
+import { Attach, Exec, KubeConfig, Log } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { ensurePki, type Pki } from '../../cli/pki.ts';
 import { createStreamServer, NAME_LABEL, NAMESPACE_LABEL, type StreamServer } from '../../controllers/node/stream-server.ts';
-import type { ContainerId } from '../../runtime/cri/types.ts';
+import type { ContainerConfig, ContainerId } from '../../runtime/cri/types.ts';
 import { FakeRuntimeService } from '../../runtime/testing/fake-runtime-service.ts';
 import { MemoryLog } from '../../store/memory/memory-log.ts';
 import { ObjectStore } from '../registry/object-store.ts';
@@ -103,7 +103,7 @@ function request(method: string, path: string, body?: unknown, contentType = 'ap
 }
 
 /** A Container object bound to `node` (through the status subresource, as the agent reports it) and its running runtime container. */
-async function containerOn(name: string, node: string | undefined, script: string): Promise<ContainerId> {
+async function containerOn(name: string, node: string | undefined, script: string, config: Partial<ContainerConfig> = {}): Promise<ContainerId> {
   const created = await request('POST', CONTAINERS, { apiVersion: 'berth.dev/v1', kind: 'Container', metadata: { name }, spec: { image: 'busybox' } });
   expect(created.status).toBe(201);
   onTestFinished(async () => void (await request('DELETE', `${CONTAINERS}/${name}`)));
@@ -116,6 +116,7 @@ async function containerOn(name: string, node: string | undefined, script: strin
     image: 'busybox',
     command: ['sh', '-c', script],
     labels: { [NAMESPACE_LABEL]: 'default', [NAME_LABEL]: name },
+    ...config,
   });
   await runtime.startContainer(id);
   onTestFinished(() => runtime.removeContainer(id));
@@ -221,9 +222,23 @@ describe('container exec through the API server', () => {
     expect(status).toBe(401);
   });
 
-  it("passes the agent's refusal of attach through as is", async () => {
+  it("attaches client-node's Attach to a TTY container with stdin, and detaching leaves it running", async () => {
+    const id = await containerOn('attached', 'node-1', 'sleep 3600', { tty: true, stdin: true });
+    const stdout = new PassThrough();
+    let seen = '';
+    stdout.on('data', (d: Buffer) => (seen += d.toString()));
+    const stdin = new PassThrough();
+    const ws = await new Attach(kc).attach('default', 'attached', 'attached', stdout, null, stdin, true);
+    stdin.write('typed\n');
+    await vi.waitFor(() => expect(seen).toBe('typed\r\n'));
+    expect(runtime.containers.get(id)?.stdinText).toBe('typed\n');
+    ws.close();
+    expect(runtime.containers.get(id)?.state).toBe('running');
+  });
+
+  it("passes the agent's refusal of an attach without streams through as is", async () => {
     await containerOn('attached', 'node-1', 'sleep 3600');
-    const ws = new WebSocket(`${url.replace('https', 'wss')}${CONTAINERS}/attached/attach?stdout=true`, ['v5.channel.k8s.io'], {
+    const ws = new WebSocket(`${url.replace('https', 'wss')}${CONTAINERS}/attached/attach?tty=true`, ['v5.channel.k8s.io'], {
       ca: pki.caCertPem,
       headers: { authorization: `Bearer ${pki.adminToken}` },
     });
@@ -234,7 +249,7 @@ describe('container exec through the API server', () => {
         res.on('end', () => resolve({ code: res.statusCode ?? 0, body: JSON.parse(text) }));
       }),
     );
-    expect(refusal).toMatchObject({ code: 501, body: { kind: 'Status', code: 501, message: expect.stringContaining('attach is not supported by this node yet') } });
+    expect(refusal).toMatchObject({ code: 400, body: { kind: 'Status', code: 400, message: 'you must specify at least 1 of stdin, stdout, stderr' } });
   });
 
   it('lists the streaming subresources in discovery', async () => {

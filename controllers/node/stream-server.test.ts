@@ -2,9 +2,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { onTestFinished, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import type { ContainerId, ExecRequest, ExecStreams } from '../../runtime/cri/types.ts';
+import type { AttachStreams, ContainerConfig, ContainerId, ExecRequest, ExecStreams } from '../../runtime/cri/types.ts';
 import { FakeRuntimeService } from '../../runtime/testing/fake-runtime-service.ts';
-import { createStreamServer, NAME_LABEL, NAMESPACE_LABEL, toRfc3339NanoUtc } from './stream-server.ts';
+import { createStreamServer, NAME_LABEL, NAMESPACE_LABEL, parseTerminalSize, toRfc3339NanoUtc } from './stream-server.ts';
 
 const TOKEN = 'agent-secret';
 
@@ -13,7 +13,9 @@ interface Fixture {
   readonly base: string;
   /** Runtime exec sessions opened through the server, for checking resize and kill. */
   readonly execs: { req: ExecRequest; streams: ExecStreams; resizes: [number, number][] }[];
-  run(name: string, script: string): Promise<ContainerId>;
+  /** Runtime attach sessions opened through the server. */
+  readonly attaches: { streams: AttachStreams; resizes: [number, number][] }[];
+  run(name: string, script: string, config?: Partial<ContainerConfig>): Promise<ContainerId>;
 }
 
 async function startAgent(): Promise<Fixture> {
@@ -26,6 +28,14 @@ async function startAgent(): Promise<Fixture> {
     execs.push(rec);
     return { ...streams, exit: streams.exit, resize: (w: number, h: number) => void rec.resizes.push([w, h]) };
   };
+  const attaches: Fixture['attaches'] = [];
+  const realAttach = runtime.attach.bind(runtime);
+  runtime.attach = async (id, req, opts) => {
+    const streams = await realAttach(id, req, opts);
+    const rec = { streams, resizes: [] as [number, number][] };
+    attaches.push(rec);
+    return { ...streams, ended: streams.ended, resize: (w: number, h: number) => void rec.resizes.push([w, h]) };
+  };
   const agent = createStreamServer({ runtime, token: TOKEN });
   await new Promise<void>((r) => agent.server.listen(0, '127.0.0.1', r));
   onTestFinished(() => agent.close());
@@ -34,12 +44,14 @@ async function startAgent(): Promise<Fixture> {
     runtime,
     base,
     execs,
-    async run(name, script) {
+    attaches,
+    async run(name, script, config = {}) {
       const id = await runtime.createContainer({
         name: `default_${name}_${Date.now()}`,
         image: 'busybox',
         command: ['sh', '-c', script],
         labels: { [NAMESPACE_LABEL]: 'default', [NAME_LABEL]: name },
+        ...config,
       });
       await runtime.startContainer(id);
       return id;
@@ -78,10 +90,10 @@ interface ExecResult {
 function execWs(
   base: string,
   query: string,
-  opts: { protocols?: string[]; stdin?: string; onOpen?: (ws: WebSocket) => void; token?: string } = {},
+  opts: { protocols?: string[]; stdin?: string; onOpen?: (ws: WebSocket) => void; token?: string; verb?: 'exec' | 'attach' } = {},
 ): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${base.replace('http', 'ws')}/containers/default/web/exec?${query}`, opts.protocols ?? ['v5.channel.k8s.io', 'v4.channel.k8s.io'], {
+    const ws = new WebSocket(`${base.replace('http', 'ws')}/containers/default/web/${opts.verb ?? 'exec'}?${query}`, opts.protocols ?? ['v5.channel.k8s.io', 'v4.channel.k8s.io'], {
       headers: { authorization: `Bearer ${opts.token ?? TOKEN}` },
     });
     const out: ExecResult = { protocol: '', stdout: '', stderr: '', status: undefined };
@@ -195,17 +207,29 @@ describe('stream server: exec', () => {
     expect(r.status).toEqual({ metadata: {}, status: 'Success' });
   });
 
-  it('passes resize messages to the runtime', async () => {
+  it('passes resize messages to the runtime, also those sent before the session started, in either key case', async () => {
     const f = await startAgent();
     await f.run('web', 'sleep 3600');
-    const r = execWs(f.base, 'command=cat&stdin=true&stdout=true', {
+    const r = execWs(f.base, 'command=cat&stdin=true&stdout=true&tty=true', {
       onOpen: (ws) => {
         ws.send(Buffer.concat([Buffer.from([4]), Buffer.from('{"Width":120,"Height":40}')]));
+        ws.send(Buffer.concat([Buffer.from([4]), Buffer.from('{"height":30,"width":90}')]));
         setTimeout(() => ws.send(Buffer.from([255, 0])), 50);
       },
     });
     expect((await r).status.status).toBe('Success');
-    expect(f.execs[0]?.resizes).toEqual([[120, 40]]);
+    expect(f.execs[0]?.resizes).toEqual([
+      [120, 40],
+      [90, 30],
+    ]);
+  });
+
+  it('runs a TTY exec: stderr shows on stdout with terminal line endings', async () => {
+    const f = await startAgent();
+    await f.run('web', 'sleep 3600');
+    const cmd = ['sh', '-c', 'echo out; echo err >&2'].map((c) => `command=${encodeURIComponent(c)}`).join('&');
+    const r = await execWs(f.base, `${cmd}&stdout=true&stderr=true&tty=true`);
+    expect(r).toMatchObject({ stdout: 'out\r\nerr\r\n', stderr: '', status: { status: 'Success' } });
   });
 
   it('refuses exec into a paused container with a clear Status on the error channel', async () => {
@@ -240,14 +264,67 @@ describe('stream server: exec', () => {
     await expect(execWs(f.base, 'command=true&stdout=true', { protocols: ['channel.k8s.io'] })).rejects.toMatchObject({ status: 400 });
   });
 
-  it('answers attach with 501 until the runtime can attach', async () => {
+});
+
+describe('stream server: attach', () => {
+  it('streams the main process until it exits, then reports Success', async () => {
+    const f = await startAgent();
+    await f.run('web', 'sleep 0.3; echo one; echo two >&2; exit 3');
+    const r = await execWs(f.base, 'stdout=true&stderr=true', { verb: 'attach' });
+    expect(r).toEqual({ protocol: 'v5.channel.k8s.io', stdout: 'one\n', stderr: 'two\n', status: { metadata: {}, status: 'Success' } });
+  });
+
+  it('sends stdin and resizes to a TTY container, and only detaches when the client goes', async () => {
+    const f = await startAgent();
+    const id = await f.run('web', 'sleep 3600', { tty: true, stdin: true });
+    let seen = '';
+    await execWs(f.base, 'stdin=true&stdout=true&tty=true', {
+      verb: 'attach',
+      onOpen: (ws) => {
+        ws.send(Buffer.concat([Buffer.from([4]), Buffer.from('{"width":100,"height":20}')]));
+        ws.send(Buffer.concat([Buffer.from([0]), Buffer.from('hello\n')]));
+        ws.on('message', (d: Buffer) => {
+          seen += d.subarray(1).toString();
+          if (seen === 'hello\r\n') ws.close();
+        });
+      },
+    });
+    expect(seen).toBe('hello\r\n');
+    expect(f.runtime.containers.get(id)?.stdinText).toBe('hello\n');
+    expect(f.attaches[0]?.resizes).toEqual([[100, 20]]);
+    expect(await f.attaches[0]!.streams.ended).toBeUndefined();
+    expect(f.runtime.containers.get(id)?.state).toBe('running');
+  });
+
+  it.each([
+    { name: 'refuses stdin for a container created without it', query: 'stdin=true&stdout=true', code: 400, message: 'cannot attach to stdin: the container was created without stdin (set stdin: true)' },
+    { name: 'refuses to attach to an exited container', query: 'stdout=true', code: 409, message: 'cannot attach to an exited container', exited: true },
+  ])('$name with a Status on the error channel', async ({ query, code, message, exited }) => {
+    const f = await startAgent();
+    const id = await f.run('web', 'sleep 3600');
+    if (exited) f.runtime.simulateExit(id, 0);
+    const r = await execWs(f.base, query, { verb: 'attach' });
+    expect(r.status).toMatchObject({ status: 'Failure', code, message });
+  });
+
+  it('refuses an attach without any stream before upgrading', async () => {
     const f = await startAgent();
     await f.run('web', 'sleep 3600');
-    const ws = new WebSocket(`${f.base.replace('http', 'ws')}/containers/default/web/attach?stdout=true`, ['v5.channel.k8s.io'], {
-      headers: { authorization: `Bearer ${TOKEN}` },
-    });
-    const status = await new Promise<number>((resolve) => ws.on('unexpected-response', (_q, res) => resolve(res.statusCode ?? 0)));
-    expect(status).toBe(501);
+    await expect(execWs(f.base, 'tty=true', { verb: 'attach' })).rejects.toMatchObject({ status: 400, body: { message: 'you must specify at least 1 of stdin, stdout, stderr' } });
+  });
+});
+
+describe('parseTerminalSize', () => {
+  it.each([
+    { name: 'client-go keys', json: '{"Width":80,"Height":24}', want: { width: 80, height: 24 } },
+    { name: 'client-node keys', json: '{"height":24,"width":80}', want: { width: 80, height: 24 } },
+    { name: 'a zero size', json: '{"width":0,"height":24}', want: undefined },
+    { name: 'a fraction', json: '{"width":80.5,"height":24}', want: undefined },
+    { name: 'more than 16 bits', json: '{"width":70000,"height":24}', want: undefined },
+    { name: 'not JSON', json: 'eighty by twenty-four', want: undefined },
+    { name: 'a JSON array', json: '[80,24]', want: undefined },
+  ])('reads $name', ({ json, want }) => {
+    expect(parseTerminalSize(Buffer.from(json))).toEqual(want);
   });
 });
 

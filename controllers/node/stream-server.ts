@@ -1,7 +1,7 @@
 /**
  * The node agent's stream server (kubelet's streaming server): container logs over
- * plain HTTP and exec over WebSocket with the Kubernetes channel protocols, for the
- * API server to proxy to. Only the API server calls it, with a shared bearer token.
+ * plain HTTP, exec and attach over WebSocket with the Kubernetes channel protocols,
+ * for the API server to proxy to. Only the API server calls it, with a shared bearer token.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
@@ -12,7 +12,7 @@ import { finished } from 'node:stream/promises';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { RuntimeService } from '../../runtime/cri/runtime-service.ts';
 import { isRuntimeError, type RuntimeErrorCode } from '../../runtime/cri/errors.ts';
-import type { ExecStreams, LogLine, RuntimeContainer } from '../../runtime/cri/types.ts';
+import type { LogLine, RuntimeContainer, StdioStreams } from '../../runtime/cri/types.ts';
 import { silentLogger, type Logger } from '../framework/logger.ts';
 
 /** Label of a runtime container: the namespace of its `Container` object. */
@@ -82,7 +82,14 @@ class StreamError extends Error {
  *   `cannot exec into a paused container`), 4 resize `{"Width","Height"}`, and (v5) 255 to
  *   half-close stdin. The connection closes after the Status; a client that goes first
  *   kills the process.
- * - `/containers/NS/NAME/attach`: 501, the runtime cannot attach yet.
+ * - `/containers/NS/NAME/attach?stdin&stdout&stderr&tty`, upgraded the same way: attaches to
+ *   the container's main process (its output from now on; stdin when asked, which needs
+ *   a container created with `stdin: true`; the container's own TTY, whatever `tty` says),
+ *   with the same channels. The session ends with a `Success` Status when the process
+ *   exits (as kubelet's); a client that goes first only detaches.
+ *
+ * Resize messages are read as kubelet reads them: JSON with case-insensitive keys, so both
+ * `{"Width":80,"Height":24}` (client-go) and `{"width":80,"height":24}` (client-node) work.
  *
  * Request errors (bad token 401, no such container 404, missing upgrade or bad
  * parameters 400) are answered with a `Status` body before any upgrade.
@@ -126,20 +133,24 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
     authorize(req);
     const route = parseRoute(req);
     if (route.verb === 'log') throw new StreamError(400, 'BadRequest', 'log is not served over WebSocket');
-    if (route.verb === 'attach') {
-      throw new StreamError(501, 'NotImplemented', 'attach is not supported by this node yet: the runtime cannot attach to a running container; use exec');
-    }
-    const exec = parseExecQuery(route.query);
+    const query = route.verb === 'exec' ? parseExecQuery(route.query) : parseStreamQuery(route.query);
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     const protocol = STREAM_PROTOCOLS.find((p) => offered.includes(p));
     if (!protocol) throw new StreamError(400, 'BadRequest', `unsupported streaming protocol: offer one of ${STREAM_PROTOCOLS.join(', ')}`);
     const container = await findContainer(route.namespace, route.name);
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const session = new Session(ws, protocol, exec, log.child({ container: `${route.namespace}/${route.name}`, id: container.id }));
+      const session = new Session(ws, protocol, query, log.child({ container: `${route.namespace}/${route.name}`, id: container.id, verb: route.verb }));
       sessions.add(session);
-      void session
-        .run(() => opts.runtime.exec(container.id, { cmd: exec.command, tty: exec.tty, stdin: exec.stdin }, { signal: session.signal }))
-        .finally(() => sessions.delete(session));
+      const start = async (): Promise<Started> => {
+        if (route.verb === 'exec') {
+          const command = (query as ExecQuery).command;
+          const streams = await opts.runtime.exec(container.id, { cmd: command, tty: query.tty, stdin: query.stdin }, { signal: session.signal });
+          return { streams, outcome: streams.exit.then((code) => (code === 0 ? SUCCESS : nonZeroExit(command, code))) };
+        }
+        const streams = await opts.runtime.attach(container.id, { stdin: query.stdin }, { signal: session.signal });
+        return { streams, outcome: streams.ended.then(() => SUCCESS) };
+      };
+      void session.run(start).finally(() => sessions.delete(session));
     });
   }
 
@@ -163,7 +174,7 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
 
   function rejectUpgrade(socket: Duplex, err: unknown): void {
     const e = toStreamError(err);
-    if (e.code >= 500 && e.code !== 501) log.error({ err }, 'stream upgrade failed');
+    if (e.code >= 500) log.error({ err }, 'stream upgrade failed');
     writeHttpError(socket, e.code, failure(e));
   }
 
@@ -196,20 +207,37 @@ function parseRoute(req: IncomingMessage): Route {
   return { path: url.pathname, namespace: decodeURIComponent(m[1]!), name: decodeURIComponent(m[2]!), verb: m[3] as Route['verb'], query: url.searchParams };
 }
 
-interface ExecQuery {
-  readonly command: string[];
+/** The streams an exec or attach asks for. */
+interface StreamQuery {
   readonly stdin: boolean;
   readonly stdout: boolean;
   readonly stderr: boolean;
   readonly tty: boolean;
 }
 
-function parseExecQuery(q: URLSearchParams): ExecQuery {
-  const exec = { command: q.getAll('command'), stdin: flag(q, 'stdin'), stdout: flag(q, 'stdout'), stderr: flag(q, 'stderr'), tty: flag(q, 'tty') };
-  if (exec.command.length === 0) throw new StreamError(400, 'BadRequest', 'you must specify at least one command for the container');
-  if (!exec.stdin && !exec.stdout && !exec.stderr) throw new StreamError(400, 'BadRequest', 'you must specify at least 1 of stdin, stdout, stderr');
-  return exec;
+interface ExecQuery extends StreamQuery {
+  readonly command: string[];
 }
+
+function parseStreamQuery(q: URLSearchParams): StreamQuery {
+  const streams = { stdin: flag(q, 'stdin'), stdout: flag(q, 'stdout'), stderr: flag(q, 'stderr'), tty: flag(q, 'tty') };
+  if (!streams.stdin && !streams.stdout && !streams.stderr) throw new StreamError(400, 'BadRequest', 'you must specify at least 1 of stdin, stdout, stderr');
+  return streams;
+}
+
+function parseExecQuery(q: URLSearchParams): ExecQuery {
+  const command = q.getAll('command');
+  if (command.length === 0) throw new StreamError(400, 'BadRequest', 'you must specify at least one command for the container');
+  return { ...parseStreamQuery(q), command };
+}
+
+/** A session's runtime streams, and the Status it ends with once they are done. */
+interface Started {
+  readonly streams: StdioStreams & { close(): void };
+  readonly outcome: Promise<StreamStatus>;
+}
+
+const SUCCESS: StreamStatus = { metadata: {}, status: 'Success' };
 
 /** Serves one log request: headers at once (a followed log may be silent for long), then lines as they come. */
 async function streamLog(runtime: RuntimeService, container: RuntimeContainer, q: URLSearchParams, res: ServerResponse): Promise<void> {
@@ -253,8 +281,8 @@ async function streamLog(runtime: RuntimeService, container: RuntimeContainer, q
 }
 
 /**
- * One exec session on a WebSocket speaking a channel protocol: relays stdin and
- * resize in, stdout and stderr out, and ends with one `Status` on the error channel.
+ * One exec or attach session on a WebSocket speaking a channel protocol: relays stdin
+ * and resize in, stdout and stderr out, and ends with one `Status` on the error channel.
  */
 class Session {
   private readonly abortController = new AbortController();
@@ -265,7 +293,7 @@ class Session {
   constructor(
     private readonly ws: WebSocket,
     private readonly protocol: string,
-    private readonly query: ExecQuery,
+    private readonly query: StreamQuery,
     private readonly log: Logger,
   ) {}
 
@@ -274,26 +302,34 @@ class Session {
     this.ws.terminate();
   }
 
-  async run(start: () => Promise<ExecStreams>): Promise<void> {
+  async run(start: () => Promise<Started>): Promise<void> {
     const ws = this.ws;
     const clientGone = new Promise<void>((resolve) => ws.once('close', () => resolve()));
-    ws.on('error', (err) => this.log.debug({ err }, 'exec websocket error'));
-    let streams: ExecStreams;
+    ws.on('error', (err) => this.log.debug({ err }, 'stream websocket error'));
+    // Frames that arrive while the runtime starts (client-node sends the first resize at once) wait for it.
+    const early: [Buffer, boolean][] = [];
+    const onEarly = (data: RawData, isBinary: boolean): void => void early.push([toBuffer(data), isBinary]);
+    ws.on('message', onEarly);
+    let started: Started;
     try {
-      streams = await start();
+      started = await start();
     } catch (err) {
+      ws.off('message', onEarly);
       this.finish(refusal(err));
       return;
     }
+    const { streams, outcome } = started;
     void clientGone.then(() => {
-      if (!this.done) streams.close(); // the client went first: end the process, as kubelet does
+      if (!this.done) streams.close(); // the client went first: kill the exec'd process (as kubelet does), or detach
     });
+    ws.off('message', onEarly);
+    for (const [data, isBinary] of early) this.onMessage(data, isBinary, streams);
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(toBuffer(data), isBinary, streams));
     const outputs = [this.pump(streams.stdout, Channel.stdout, this.query.stdout)];
-    if (streams.stderr) outputs.push(this.pump(streams.stderr, this.query.tty ? Channel.stdout : Channel.stderr, this.query.stderr));
+    if (streams.stderr) outputs.push(this.pump(streams.stderr, streams.tty ? Channel.stdout : Channel.stderr, this.query.stderr));
     try {
-      const [exitCode] = await Promise.all([streams.exit, ...outputs]);
-      this.finish(exitCode === 0 ? { metadata: {}, status: 'Success' } : nonZeroExit(this.query.command, exitCode));
+      const [status] = await Promise.all([outcome, ...outputs]);
+      this.finish(status);
     } catch (err) {
       this.finish(refusal(err));
     }
@@ -306,7 +342,7 @@ class Session {
     this.ws.close(1000);
   }
 
-  private onMessage(data: Buffer, isBinary: boolean, streams: ExecStreams): void {
+  private onMessage(data: Buffer, isBinary: boolean, streams: StdioStreams): void {
     if (!isBinary || data.length === 0) return; // the base64 protocols are not served
     const payload = data.subarray(1);
     switch (data[0]) {
@@ -314,12 +350,9 @@ class Session {
         if (streams.stdin && payload.length > 0) (streams.stdin as Writable).write(payload);
         return;
       case Channel.resize: {
-        try {
-          const size = JSON.parse(payload.toString('utf8')) as { Width?: number; Height?: number };
-          if (Number.isInteger(size.Width) && Number.isInteger(size.Height)) streams.resize(size.Width!, size.Height!);
-        } catch {
-          this.log.debug({ payload: payload.toString('utf8') }, 'ignoring a malformed resize message');
-        }
+        const size = parseTerminalSize(payload);
+        if (size) streams.resize(size.width, size.height);
+        else this.log.debug({ payload: payload.toString('utf8') }, 'ignoring a malformed resize message');
         return;
       }
       case Channel.close:
@@ -347,6 +380,25 @@ class Session {
     });
     await finished(r).catch(() => {});
   }
+}
+
+/**
+ * A resize message (`TerminalSize`): JSON whose keys match `width`/`height` in any case,
+ * as Go's encoding/json matches them for kubelet; both positive integers up to 65535.
+ */
+export function parseTerminalSize(payload: Buffer): { width: number; height: number } | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!parsed || typeof parsed !== 'object') return undefined;
+  const fields = new Map(Object.entries(parsed).map(([k, v]) => [k.toLowerCase(), v as unknown]));
+  const width = fields.get('width');
+  const height = fields.get('height');
+  const valid = (n: unknown): n is number => Number.isInteger(n) && (n as number) > 0 && (n as number) <= 0xffff;
+  return valid(width) && valid(height) ? { width, height } : undefined;
 }
 
 function frame(channel: number, payload: Buffer): Buffer {

@@ -1,4 +1,6 @@
 import type {
+  AttachRequest,
+  AttachStreams,
   CallOptions,
   ContainerConfig,
   ContainerEvent,
@@ -56,8 +58,21 @@ export interface RuntimeService {
   containerStats(id: ContainerId, opts?: CallOptions): Promise<ContainerStats>;
   /** Runs a command in the container and waits for it (health checks). */
   execSync(id: ContainerId, cmd: readonly string[], timeoutSeconds: number, opts?: CallOptions): Promise<ExecSyncResult>;
-  /** Starts an interactive command in the container. */
+  /**
+   * Starts an interactive command in a running container, with a TTY when `req.tty`
+   * (then stderr goes to stdout and `resize` works). Rejects with `FailedPrecondition`
+   * when the container is not running (`cannot exec into a paused container`),
+   * `InvalidArgument` when the command cannot run. `signal` kills the process.
+   */
   exec(id: ContainerId, req: ExecRequest, opts?: CallOptions): Promise<ExecStreams>;
+  /**
+   * Attaches to the container's main process: its output from now on (earlier output
+   * is in `logs`), its stdin when `req.stdin` (the container needs `stdin: true`), its
+   * terminal when it has one (`tty: true`). Detaching never stops the container.
+   * Rejects with `FailedPrecondition` when the container has exited, `InvalidArgument`
+   * for stdin on a container created without it. `signal` detaches.
+   */
+  attach(id: ContainerId, req: AttachRequest, opts?: CallOptions): Promise<AttachStreams>;
   /** Lines of the container's log; with `follow`, goes on until the container exits or `signal` aborts. */
   logs(id: ContainerId, logOpts?: LogOptions, opts?: CallOptions): AsyncIterable<LogLine>;
   /**

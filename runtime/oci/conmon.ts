@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { RuntimeError } from '../cri/errors.ts';
+import { connectAttachSocket, type AttachConnection } from './attach-socket.ts';
 
 export interface ConmonCreateOptions {
   readonly id: string;
@@ -23,7 +25,13 @@ export interface ConmonCreateOptions {
   readonly socketDir: string;
   /** conmon's own stdout/stderr (never a pipe: the monitor must outlive us). */
   readonly conmonLogPath: string;
+  /** Gives the container a TTY (conmon receives the pty master and holds it). */
   readonly terminal?: boolean;
+  /**
+   * Gives the container a stdin pipe that attach clients write to; it stays open when
+   * a client goes (`--leave-stdin-open`, Kubernetes' `stdinOnce: false`).
+   */
+  readonly stdin?: boolean;
   /** Gives up waiting for `runc create` after this long. */
   readonly timeoutMs?: number;
 }
@@ -55,6 +63,7 @@ export function conmonCreate(opts: ConmonCreateOptions): Promise<{ pid: number }
     '--socket-dir-path', opts.socketDir,
     `--runtime-arg=--root=${opts.runcRoot}`,
     ...(opts.terminal ? ['-t'] : []),
+    ...(opts.stdin ? ['-i', '--leave-stdin-open'] : []),
   ];
   const outFd = openSync(opts.conmonLogPath, 'a');
   let child;
@@ -95,16 +104,204 @@ export function conmonCreate(opts: ConmonCreateOptions): Promise<{ pid: number }
         return done(new RuntimeError('Internal', `conmon sent an unreadable sync message: ${buf}`, { cause: e }));
       }
       if (typeof msg.data === 'number' && msg.data > 0) return done(undefined, msg.data);
-      const text = (msg.message ?? 'unknown error').trim();
-      const inner = /msg="((?:[^"\\]|\\.)*)"/.exec(text)?.[1]?.replace(/\\"/g, '"') ?? text;
-      const code = /executable file not found|exec: .*no such file or directory|permission denied.*exec|exec format error/.test(inner)
-        ? 'InvalidArgument'
-        : 'Internal';
-      done(new RuntimeError(code, `runc create failed: ${inner}`));
+      done(runcFailure('create', msg.message));
     });
     sync.on('error', () => {});
     sync.on('close', () => {
       if (!buf.includes('\n')) done(new RuntimeError('Internal', `conmon exited without reporting the container (see ${opts.conmonLogPath})`));
     });
   });
+}
+
+/** runc's failure as conmon relays it on the sync pipe: `InvalidArgument` when the command cannot run, else `Internal`. */
+function runcFailure(verb: string, message: string | undefined): RuntimeError {
+  const text = (message ?? 'unknown error').trim();
+  const inner = /msg="((?:[^"\\]|\\.)*)"/.exec(text)?.[1]?.replace(/\\"/g, '"') ?? text;
+  const code = /executable file not found|exec: .*no such file or directory|permission denied.*exec|exec format error/.test(inner)
+    ? 'InvalidArgument'
+    : 'Internal';
+  return new RuntimeError(code, `runc ${verb} failed: ${inner}`);
+}
+
+export interface ConmonExecOptions {
+  /** The running container to exec into. */
+  readonly containerId: string;
+  /** Unique ID of this session: conmon's `--cuuid`, names `<socketDir>/<sessionId>`. */
+  readonly sessionId: string;
+  readonly name: string;
+  /**
+   * This session's own directory (exists, empty): conmon's bundle, where it puts
+   * `attach`, `ctl`, the pid file, its exit file and its own log.
+   */
+  readonly sessionDir: string;
+  /** An OCI `process` JSON (args, env, cwd, user, capabilities, `terminal`) for `runc exec --process`. */
+  readonly processSpecPath: string;
+  readonly runcRoot: string;
+  readonly runcBinary?: string;
+  readonly conmonBinary?: string;
+  readonly perlBinary?: string;
+  readonly socketDir: string;
+  /** Whether the process spec asks for a terminal (conmon then holds the pty master). */
+  readonly terminal: boolean;
+  /** Give the process a stdin (without it, it reads /dev/null). */
+  readonly stdin: boolean;
+  /** Gives up waiting for the process to start after this long (default 10 s). */
+  readonly timeoutMs?: number;
+}
+
+/** A started exec session under conmon. */
+export interface ConmonExecSession {
+  /** Host PID of the exec'd process. */
+  readonly pid: number;
+  /** Connected before the process started, so no output is missed. */
+  readonly connection: AttachConnection;
+  /** Resolves with the process' exit code (128+N when killed by signal N). */
+  readonly exit: Promise<number>;
+}
+
+/**
+ * Runs a process in a running container the way Podman's `exec -it` does: conmon
+ * `--exec --exec-attach` with its three pipes (sync, start, attach). conmon sets up
+ * the session's attach socket and says so on the attach pipe; we connect; a second
+ * write on the start pipe lets it run `runc exec --process`; the sync pipe then
+ * carries the PID, and at the end the exit code. With `terminal`, conmon receives
+ * the pty master over runc's console socket and `resizeTerminal(sessionDir, …)`
+ * works.
+ *
+ * Rejects with `InvalidArgument` when runc cannot run the command, `Unavailable`
+ * when the attach socket cannot be reached, `Internal` otherwise. On rejection the
+ * session's conmon is killed; the caller removes `sessionDir` and `<socketDir>/<sessionId>`.
+ */
+export async function conmonExec(opts: ConmonExecOptions): Promise<ConmonExecSession> {
+  const args = [
+    '--api-version', '1',
+    '-c', opts.containerId,
+    '-u', opts.sessionId,
+    '-n', opts.name,
+    '-r', opts.runcBinary ?? '/usr/sbin/runc',
+    '-b', opts.sessionDir,
+    '-p', join(opts.sessionDir, 'pid'),
+    '-P', join(opts.sessionDir, 'conmon.pid'),
+    '-l', 'none',
+    '--exit-dir', opts.sessionDir,
+    '--socket-dir-path', opts.socketDir,
+    `--runtime-arg=--root=${opts.runcRoot}`,
+    '--exec', '--exec-attach',
+    '--exec-process-spec', opts.processSpecPath,
+    ...(opts.terminal ? ['-t'] : []),
+    ...(opts.stdin ? ['-i'] : []),
+  ];
+  const outFd = openSync(join(opts.sessionDir, 'conmon.log'), 'a');
+  let child;
+  try {
+    child = spawn(opts.conmonBinary ?? DEFAULT_CONMON, args, {
+      stdio: ['ignore', outFd, outFd, 'pipe', 'pipe', 'pipe'],
+      env: { ...process.env, _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4', _OCI_ATTACHPIPE: '5' },
+    });
+  } finally {
+    closeSync(outFd);
+  }
+  const pipes = child.stdio as unknown as [null, null, null, Readable, Writable, Readable];
+  const sync = new JsonLines(pipes[3]);
+  const start = pipes[4];
+  const attach = new JsonLines(pipes[5]);
+  start.on('error', () => {});
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  let connection: AttachConnection | undefined;
+  const kill = (): void => killByPidFile(join(opts.sessionDir, 'conmon.pid'));
+  try {
+    const spawned = new Promise<never>((_, reject) =>
+      child.on('error', (e) => reject(new RuntimeError('Internal', `cannot start conmon: ${e.message}`, { cause: e }))),
+    );
+    spawned.catch(() => {}); // only raced while starting
+    start.write('0'); // the first read: "you may go on" (Podman moves conmon into a cgroup before it)
+    const ready = await Promise.race([attach.next(timeoutMs, 'conmon did not open the attach socket'), spawned]);
+    if (typeof ready.data !== 'number' || ready.data < 0) throw runcFailure('exec', ready.message);
+    connection = await connectAttachSocket({ dir: opts.sessionDir, ...(opts.perlBinary ? { perlBinary: opts.perlBinary } : {}) });
+    start.end('1'); // the second read: a client is attached, run the process
+    const started = await sync.next(timeoutMs, 'conmon did not report the exec process started');
+    if (typeof started.data !== 'number' || started.data <= 0) throw runcFailure('exec', started.message);
+    const exit = sync.next(Infinity, 'conmon exited without reporting the exit code').then(
+      (m) => {
+        if (typeof m.data !== 'number' || m.data < 0) throw runcFailure('exec', m.message);
+        return m.data;
+      },
+      (err: unknown) => {
+        throw err instanceof RuntimeError ? err : new RuntimeError('Internal', String(err));
+      },
+    );
+    return { pid: started.data, connection, exit };
+  } catch (err) {
+    connection?.close();
+    kill();
+    sync.destroy();
+    attach.destroy();
+    start.destroy();
+    throw err;
+  } finally {
+    attach.destroy();
+  }
+}
+
+/** Newline-delimited JSON messages from one of conmon's pipes. */
+class JsonLines {
+  private buf = '';
+  private readonly queue: { data?: number; message?: string }[] = [];
+  private waiter: (() => void) | undefined;
+  private ended = false;
+
+  constructor(private readonly stream: Readable) {
+    stream.on('data', (d: Buffer) => {
+      this.buf += d.toString('utf8');
+      let nl: number;
+      while ((nl = this.buf.indexOf('\n')) >= 0) {
+        const line = this.buf.slice(0, nl).trim();
+        this.buf = this.buf.slice(nl + 1);
+        if (!line) continue;
+        try {
+          this.queue.push(JSON.parse(line) as { data?: number; message?: string });
+        } catch {
+          this.queue.push({ message: `unreadable message from conmon: ${line}` });
+        }
+      }
+      this.waiter?.();
+    });
+    stream.on('error', () => {});
+    stream.on('close', () => {
+      this.ended = true;
+      this.waiter?.();
+    });
+  }
+
+  async next(timeoutMs: number, onEnd: string): Promise<{ data?: number; message?: string }> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = this.queue.shift();
+      if (m) return m;
+      if (this.ended) throw new RuntimeError('Internal', onEnd);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new RuntimeError('Internal', `${onEnd} within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = Number.isFinite(left) ? setTimeout(resolve, left) : undefined;
+        this.waiter = () => {
+          clearTimeout(timer);
+          this.waiter = undefined;
+          resolve();
+        };
+      });
+    }
+  }
+
+  destroy(): void {
+    this.stream.destroy();
+  }
+}
+
+function killByPidFile(pidFile: string): void {
+  try {
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    if (pid > 0) process.kill(pid, 'SIGKILL');
+  } catch {
+    // not started, or gone
+  }
 }

@@ -4,7 +4,7 @@ import { resolvConfContent, hostsFileContent, DEFAULT_NAMESERVERS } from './etc-
 import { parseCriLogLine } from './cri-log.ts';
 import { runcMessage } from './runc.ts';
 import { toSignalName } from './signals.ts';
-import { buildSpec, cgroupsPathFor, DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, resolveUser, type OciSpec, type SpecOptions } from './spec.ts';
+import { buildSpec, cgroupsPathFor, DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, resolveUser, toExecProcess, type OciSpec, type SpecOptions } from './spec.ts';
 
 const opts: SpecOptions = {
   id: 'abcdef0123456789'.repeat(4),
@@ -150,5 +150,30 @@ describe('helpers', () => {
   it('resolves supplementary groups only for named users', () => {
     expect(resolveUser('1000', opts.passwd!, opts.group!)).toEqual({ uid: 1000, gid: 1000, additionalGids: [10] });
     expect(resolveUser('', '', '')).toEqual({ uid: 0, gid: 0 });
+  });
+});
+
+describe('toExecProcess', () => {
+  const base = buildSpec({ name: 'x', image: 'busybox', env: [{ name: 'A', value: '1' }], user: '1000' }, { cmd: ['sleep', '1'] }, {
+    id: 'x',
+    rootfsPath: '/r',
+    cgroupParent: '/berth',
+    etcFiles: { hosts: '/h', hostname: '/n', resolvConf: '/c' },
+    passwd: 'app:x:1000:1000::/home/app:/bin/sh\n',
+    group: '',
+  }).process;
+
+  it.each([
+    { name: 'keeps capabilities, rlimits, user and cwd, and adds TERM for a terminal', opts: { args: ['sh'], terminal: true }, want: { terminal: true, user: base.user, cwd: base.cwd, capabilities: base.capabilities, rlimits: base.rlimits }, env: ['A=1', 'TERM=xterm'] },
+    { name: 'overrides env by name, cwd and user', opts: { args: ['id'], terminal: false, env: [{ name: 'A', value: '2' }], cwd: '/tmp', user: { uid: 0, gid: 0 } }, want: { terminal: false, cwd: '/tmp', user: { uid: 0, gid: 0 } }, env: ['A=2'] },
+  ])('$name', ({ opts, want, env }) => {
+    const p = toExecProcess(base, opts);
+    expect(p).toMatchObject({ ...want, args: opts.args });
+    for (const e of env) expect(p.env).toContain(e);
+    if (!opts.terminal) expect(p.env.some((e) => e.startsWith('TERM='))).toBe(false);
+  });
+
+  it('rejects an empty command', () => {
+    expect(() => toExecProcess(base, { args: [], terminal: true })).toThrow('exec needs a command');
   });
 });

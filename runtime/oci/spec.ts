@@ -317,3 +317,42 @@ function resources(config: ContainerConfig): OciLinux['resources'] {
   }
   return out;
 }
+
+/** What an exec changes in the container's process. */
+export interface ExecProcessOptions {
+  readonly args: readonly string[];
+  /** Added to the container's environment, replacing variables of the same name. */
+  readonly env?: ContainerConfig['env'];
+  readonly cwd?: string;
+  readonly user?: OciProcess['user'];
+  /** Allocate a TTY for the process (and set `TERM=xterm` unless the environment has a TERM). */
+  readonly terminal: boolean;
+}
+
+/**
+ * The OCI process of an exec (`runc exec --process`) into a container whose own
+ * process is `base` (from its config.json): the same capabilities, rlimits and
+ * no-new-privileges, as `runc exec` without `--process` would use, with the exec's
+ * args, environment, working directory, user and terminal.
+ */
+export function toExecProcess(base: OciProcess, opts: ExecProcessOptions): OciProcess {
+  if (opts.args.length === 0) throw invalid('exec needs a command');
+  const vars = new Map<string, string>();
+  for (const kv of base.env) {
+    const i = kv.indexOf('=');
+    if (i > 0) vars.set(kv.slice(0, i), kv.slice(i + 1));
+  }
+  for (const { name, value } of opts.env ?? []) {
+    if (!name || name.includes('=')) throw invalid(`env name "${name}" is not valid`);
+    vars.set(name, value);
+  }
+  if (opts.terminal && !vars.has('TERM')) vars.set('TERM', 'xterm');
+  return {
+    ...base,
+    terminal: opts.terminal,
+    args: [...opts.args],
+    env: [...vars].map(([k, v]) => `${k}=${v}`),
+    cwd: opts.cwd || base.cwd,
+    user: opts.user ?? base.user,
+  };
+}

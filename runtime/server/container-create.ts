@@ -104,6 +104,7 @@ async function create(ctx: ServerContext, config: ContainerConfig, opts?: CallOp
       socketDir: ctx.paths.sockets,
       conmonLogPath: join(dir, 'conmon.log'),
       terminal: config.tty ?? false,
+      stdin: config.stdin ?? false,
     });
 
     const record: ContainerRecord = {
@@ -135,7 +136,6 @@ async function create(ctx: ServerContext, config: ContainerConfig, opts?: CallOp
 function validate(config: ContainerConfig): void {
   if (!config.name) throw new RuntimeError('InvalidArgument', 'name is required');
   if (!config.image) throw new RuntimeError('InvalidArgument', 'image is required');
-  if (config.stdin) throw new RuntimeError('InvalidArgument', 'stdin (attach) is not supported');
 }
 
 let nofileHard: number | undefined;

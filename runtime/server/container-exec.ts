@@ -1,13 +1,15 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RuntimeError } from '../cri/errors.ts';
 import type { CallOptions, ContainerId, ExecRequest, ExecStreams, ExecSyncResult } from '../cri/types.ts';
-import { resolveUser } from '../oci/spec.ts';
+import { resizeTerminal } from '../oci/attach-socket.ts';
+import { conmonExec, type ConmonExecSession } from '../oci/conmon.ts';
+import { resolveUser, toExecProcess, type OciSpec } from '../oci/spec.ts';
 import { requireState } from '../task/states.ts';
 import type { Task } from '../task/task.ts';
-import { lookup, type ServerContext } from './context.ts';
+import { lookup, toRuntimeError, type ServerContext } from './context.ts';
 
 /**
  * Runs `cmd` in a running container (`runc exec` in the foreground, with pipes)
@@ -51,17 +53,18 @@ export async function execSync(
 }
 
 /**
- * Starts an interactive command in a running container, with pipes (no TTY).
- * `close()` SIGKILLs the process. A TTY exec rejects with `Unavailable` (not yet
- * implemented: it needs a console socket receiver).
+ * Starts an interactive command in a running container. Without a TTY: `runc exec`
+ * in the foreground with pipes. With a TTY: under conmon (`execWithTty`).
+ * `close()` and `signal` SIGKILL the process.
  *
- * Rejects with `NotFound`, `FailedPrecondition` (not running), `InvalidArgument`, `Unavailable`.
+ * Rejects with `NotFound`, `FailedPrecondition` (not running), `InvalidArgument`
+ * (no command; with a TTY also a command runc cannot run), `Unavailable`, `Internal`.
  */
 export async function exec(ctx: ServerContext, id: ContainerId, req: ExecRequest, opts?: CallOptions): Promise<ExecStreams> {
   const task = lookup(ctx, id);
   requireState(task.state, ['running'], 'exec into');
-  if (req.tty) throw new RuntimeError('Unavailable', 'exec with a TTY is not implemented yet');
   if (req.cmd.length === 0) throw new RuntimeError('InvalidArgument', 'exec needs a command');
+  if (req.tty) return execWithTty(ctx, task, req, opts);
   const user = req.user ? await numericUser(task, req.user) : undefined;
   const pidFile = join(task.dir, `exec-${randomBytes(6).toString('hex')}.pid`);
   const child = ctx.runc.exec(id, req.cmd, {
@@ -81,17 +84,100 @@ export async function exec(ctx: ServerContext, id: ContainerId, req: ExecRequest
     ...(child.stdin ? { stdin: child.stdin } : {}),
     stdout: child.stdout!,
     stderr: child.stderr!,
+    tty: false,
     resize() {},
     exit,
     close,
   };
 }
 
-async function numericUser(task: Task, user: string): Promise<string> {
+/**
+ * A TTY exec, as Podman's `exec -it`: conmon `--exec` runs `runc exec --process`
+ * with `terminal: true`, receives the pty master on runc's console socket and holds
+ * it; we talk to it through its attach socket and `ctl` fifo in the session's own
+ * directory (`<container>/exec-<session>`), removed when the session ends.
+ */
+async function execWithTty(ctx: ServerContext, task: Task, req: ExecRequest, opts?: CallOptions): Promise<ExecStreams> {
+  const sessionId = randomBytes(16).toString('hex');
+  const sessionDir = join(task.dir, `exec-${sessionId}`);
+  const cleanup = (): Promise<unknown> =>
+    Promise.all([rm(sessionDir, { recursive: true, force: true }), rm(join(ctx.paths.sockets, sessionId), { force: true })]);
+  let session: ConmonExecSession;
+  try {
+    const spec = JSON.parse(await readFile(join(task.dir, 'config.json'), 'utf8')) as OciSpec;
+    const user = req.user ? await resolveExecUser(task, req.user) : undefined;
+    const processSpec = toExecProcess(spec.process, {
+      args: req.cmd,
+      terminal: true,
+      ...(req.env ? { env: req.env } : {}),
+      ...(req.workingDir ? { cwd: req.workingDir } : {}),
+      ...(user ? { user } : {}),
+    });
+    await mkdir(sessionDir);
+    const processSpecPath = join(sessionDir, 'process.json');
+    await writeFile(processSpecPath, JSON.stringify(processSpec));
+    opts?.signal?.throwIfAborted();
+    session = await conmonExec({
+      containerId: task.id,
+      sessionId,
+      name: task.record.config.name,
+      sessionDir,
+      processSpecPath,
+      runcRoot: ctx.paths.runc,
+      runcBinary: ctx.runc.binary,
+      conmonBinary: ctx.conmonBinary,
+      socketDir: ctx.paths.sockets,
+      terminal: true,
+      stdin: req.stdin ?? false,
+    });
+  } catch (err) {
+    await cleanup();
+    throw toRuntimeError(err, 'exec');
+  }
+  const { connection, pid } = session;
+  let killed = false;
+  const close = (): void => {
+    if (killed) return;
+    killed = true;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  opts?.signal?.addEventListener('abort', close, { once: true });
+  // conmon drains the terminal into the socket before it reports the exit; wait for both before removing the session.
+  const exit = session.exit.finally(() => {
+    killed = true;
+    opts?.signal?.removeEventListener('abort', close);
+  });
+  void Promise.allSettled([exit, connection.closed]).then(async () => {
+    connection.close();
+    await cleanup().catch((err: unknown) => ctx.log.warn({ err, id: task.id }, 'cannot remove an exec session directory'));
+  });
+  if (!req.stdin) connection.stdin.on('error', () => {});
+  return {
+    ...(req.stdin ? { stdin: connection.stdin } : {}),
+    stdout: connection.stdout,
+    tty: true,
+    resize: (cols, rows) => {
+      resizeTerminal(sessionDir, cols, rows).catch((err: unknown) => ctx.log.debug({ err, id: task.id }, 'cannot resize an exec terminal'));
+    },
+    exit,
+    close,
+  };
+}
+
+/** `user[:group]` resolved against the container's own /etc/passwd and /etc/group. */
+async function resolveExecUser(task: Task, user: string): Promise<ReturnType<typeof resolveUser>> {
   // The container's root as its processes see it (runc mounts it inside the container).
   const etc = `/proc/${task.record.pid}/root/etc`;
   const [passwd, group] = await Promise.all(['passwd', 'group'].map((f) => readFile(join(etc, f), 'utf8').catch(() => '')));
-  const u = resolveUser(user, passwd ?? '', group ?? '');
+  return resolveUser(user, passwd ?? '', group ?? '');
+}
+
+async function numericUser(task: Task, user: string): Promise<string> {
+  const u = await resolveExecUser(task, user);
   return `${u.uid}:${u.gid}`;
 }
 

@@ -75,6 +75,13 @@ export function runtimeConformance(
       await vi.waitFor(async () => expect((await rt.containerStatus(id)).state).toBe(state), { timeout, interval: 20 });
     }
 
+    /** Collects a stream's text as it arrives; the returned function reads it so far. */
+    function text(stream: NodeJS.ReadableStream): () => string {
+      const chunks: Buffer[] = [];
+      stream.on('data', (d: Buffer | string) => chunks.push(Buffer.from(d)));
+      return () => Buffer.concat(chunks).toString();
+    }
+
     async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
       const out: T[] = [];
       for await (const x of it) out.push(x);
@@ -180,6 +187,7 @@ export function runtimeConformance(
       expect((await rt.containerStatus(id)).state).toBe('paused');
       await rejectsWith(rt.execSync(id, ['true'], 5), 'FailedPrecondition');
       await rejectsWith(rt.exec(id, { cmd: ['true'] }), 'FailedPrecondition');
+      await rejectsWith(rt.exec(id, { cmd: ['true'], tty: true }), 'FailedPrecondition');
       await rt.resumeContainer(id);
       expect((await rt.containerStatus(id)).state).toBe('running');
       expect((await rt.execSync(id, ['true'], 10)).exitCode).toBe(0);
@@ -315,7 +323,54 @@ export function runtimeConformance(
       cat.stdin!.end('abc');
       expect(await cat.exit).toBe(0);
       await vi.waitFor(() => expect(Buffer.concat(catOut).toString()).toBe('abc'));
-      await rejectsWith(rt.exec(id, { cmd: ['sh'], tty: true }), 'Unavailable');
+    });
+
+    it('exec with a TTY shows stderr on the terminal, with terminal line endings, and resolves with the exit code', async () => {
+      const id = await run();
+      const s = await rt.exec(id, { cmd: ['sh', '-c', 'echo out; echo err >&2; exit 3'], tty: true });
+      expect(s.tty).toBe(true);
+      expect(s.stderr).toBeUndefined();
+      const out = text(s.stdout);
+      s.resize(100, 30);
+      expect(await s.exit).toBe(3);
+      await vi.waitFor(() => expect(out()).toBe('out\r\nerr\r\n'));
+    });
+
+    it('attach streams the main process from its start and ends with its exit code', async () => {
+      const id = await create({ command: ['sh', '-c', 'echo one; echo two >&2; sleep 0.3; exit 4'] });
+      const a = await rt.attach(id, {});
+      expect(a.tty).toBe(false);
+      expect(a.stdin).toBeUndefined();
+      const out = text(a.stdout);
+      const err = text(a.stderr!);
+      await rt.startContainer(id);
+      expect(await a.ended).toBe(4);
+      expect([out(), err()]).toEqual(['one\n', 'two\n']);
+      await rejectsWith(rt.attach(id, {}), 'FailedPrecondition');
+    });
+
+    it('attach to a TTY container with stdin: input reaches the terminal, and detaching leaves the container running', async () => {
+      const id = await run({ tty: true, stdin: true });
+      const a = await rt.attach(id, { stdin: true });
+      expect(a.tty).toBe(true);
+      expect(a.stderr).toBeUndefined();
+      const out = text(a.stdout);
+      a.resize(80, 24);
+      a.stdin!.write('hello\n');
+      await vi.waitFor(() => expect(out()).toBe('hello\r\n'), { timeout: 5_000 });
+      a.close();
+      expect(await a.ended).toBeUndefined();
+      expect((await rt.containerStatus(id)).state).toBe('running');
+    });
+
+    it('attach refuses stdin on a container created without it, and attaches to a paused container', async () => {
+      const id = await run();
+      await rejectsWith(rt.attach(id, { stdin: true }), 'InvalidArgument');
+      await rt.pauseContainer(id);
+      const a = await rt.attach(id, {});
+      a.close();
+      expect(await a.ended).toBeUndefined();
+      expect((await rt.containerStatus(id)).state).toBe('paused');
     });
 
     it('logs stdout and stderr lines, tails them, and follows until the exit', async () => {

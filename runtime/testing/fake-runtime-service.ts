@@ -3,6 +3,8 @@ import { PassThrough } from 'node:stream';
 import { RuntimeError } from '../cri/errors.ts';
 import type { RuntimeService } from '../cri/runtime-service.ts';
 import type {
+  AttachRequest,
+  AttachStreams,
   CallOptions,
   ContainerConfig,
   ContainerEvent,
@@ -24,7 +26,7 @@ import type {
 } from '../cri/types.ts';
 import { toSignalName } from '../oci/signals.ts';
 import { buildSpec } from '../oci/spec.ts';
-import { matchesFilter } from '../server/container-list.ts';
+import { ContainerIndex, matchesFilter } from '../server/container-list.ts';
 import { EventHub } from '../server/events.ts';
 import { exitReason, requireState, toContainerState, transition, type TaskState } from '../task/states.ts';
 import { FakeProcess } from './fake-shell.ts';
@@ -51,6 +53,8 @@ export interface FakeContainer {
   message?: string;
   readonly logs: LogLine[];
   process?: FakeProcess;
+  /** Everything attach sessions wrote to the main process' stdin (containers created with `stdin: true`). */
+  stdinText?: string;
 }
 
 export interface FakeRuntimeServiceOptions {
@@ -59,6 +63,12 @@ export interface FakeRuntimeServiceOptions {
    * reference resolves, with config `{ cmd: ['sh'] }`.
    */
   readonly images?: Readonly<Record<ImageRef, ImageConfig>>;
+  /**
+   * `calls` keeps at least this many of the latest calls (at most twice as many), so a
+   * long-running fake (`berth server --runtime fake`) does not grow with history.
+   * Default 10,000.
+   */
+  readonly callLogLimit?: number;
 }
 
 const FAKE_PASSWD = 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n';
@@ -78,13 +88,15 @@ const KILLED = 137;
  * `simulateKill`, `simulateExternalDelete`, `simulateVanish`).
  */
 export class FakeRuntimeService implements RuntimeService {
-  /** Method names in call order. */
+  /** Method names in call order: the latest `callLogLimit` calls or more (older ones are dropped in batches). */
   readonly calls: RuntimeMethod[] = [];
-  /** Containers not yet removed. */
+  /** Containers not yet removed. Read-only for tests: the fake indexes what it puts here. */
   readonly containers = new Map<ContainerId, FakeContainer>();
+  private readonly index = new ContainerIndex();
   private readonly errors = new Map<RuntimeMethod, Error[]>();
   private readonly hub = new EventHub();
   private readonly logWaiters = new Map<ContainerId, Set<() => void>>();
+  private readonly attachments = new Map<ContainerId, Set<FakeAttachment>>();
   private nextPid = 1000;
   private seq = 0;
 
@@ -131,7 +143,7 @@ export class FakeRuntimeService implements RuntimeService {
     const c = this.mustGet(id);
     c.process?.terminate(KILLED);
     c.state = 'deleted';
-    this.containers.delete(id);
+    this.forget(c);
     this.emit(c, 'removed');
   }
 
@@ -144,9 +156,8 @@ export class FakeRuntimeService implements RuntimeService {
     this.enter('createContainer', opts);
     if (!config.name) throw new RuntimeError('InvalidArgument', 'name is required');
     if (!config.image) throw new RuntimeError('InvalidArgument', 'image is required');
-    if (config.stdin) throw new RuntimeError('InvalidArgument', 'stdin (attach) is not supported');
     const image = this.imageConfig(config.image);
-    if ([...this.containers.values()].some((c) => c.config.name === config.name && isLive(c.state))) {
+    if ([...this.index.named(config.name)].some((id) => isLive(this.containers.get(id)?.state ?? 'deleted'))) {
       throw new RuntimeError('AlreadyExists', `a container named "${config.name}" already exists`);
     }
     const id = createHash('sha256').update(`fake-${++this.seq}-${Date.now()}-${Math.random()}`).digest('hex') as ContainerId;
@@ -173,6 +184,7 @@ export class FakeRuntimeService implements RuntimeService {
       logs: [],
     };
     this.containers.set(id, c);
+    this.index.add(id, config.name, config.labels ?? {});
     this.emit(c, 'created');
     return id;
   }
@@ -185,7 +197,12 @@ export class FakeRuntimeService implements RuntimeService {
     c.startedAtMs = Date.now();
     this.emit(c, 'started');
     const proc = new FakeProcess(c.args, {
-      write: (stream, text) => this.appendLog(c, stream, text),
+      write: (stream, text) => {
+        this.appendLog(c, stream, text);
+        for (const a of this.attachments.get(c.id) ?? []) a.write(stream, text);
+      },
+      // stdin stays open across attach sessions (stdinOnce: false), so it never ends
+      ...(c.config.stdin ? { readStdin: () => new Promise<string>(() => {}) } : {}),
       hostname: c.hostname,
       env: c.env,
     });
@@ -235,7 +252,7 @@ export class FakeRuntimeService implements RuntimeService {
       } else this.recordExit(c, KILLED);
     }
     c.state = transition(c.state, 'deleted');
-    this.containers.delete(id);
+    this.forget(c);
     this.emit(c, 'removed');
     this.wakeLogs(c);
   }
@@ -247,12 +264,23 @@ export class FakeRuntimeService implements RuntimeService {
 
   async listContainers(filter: ContainerFilter = {}, opts?: CallOptions): Promise<RuntimeContainer[]> {
     this.enter('listContainers', opts);
-    return [...this.containers.values()]
-      .map((c) => this.toStatus(c))
-      .filter((s) => matchesFilter(s, filter))
-      .map(({ id, name, imageRef, imageId, state, createdAtMs, labels, annotations }) => ({
-        id, name, imageRef, imageId, state, createdAtMs, labels, annotations,
-      }));
+    const out: RuntimeContainer[] = [];
+    for (const id of this.index.candidates(filter)) {
+      const c = this.containers.get(id);
+      if (!c) continue;
+      const listed: RuntimeContainer = {
+        id,
+        name: c.config.name,
+        imageRef: c.config.image,
+        imageId: c.imageId,
+        state: toContainerState(c.state),
+        createdAtMs: c.createdAtMs,
+        labels: c.config.labels ?? {},
+        annotations: c.config.annotations ?? {},
+      };
+      if (matchesFilter(listed, filter)) out.push(listed);
+    }
+    return out;
   }
 
   async containerStats(id: ContainerId, opts?: CallOptions): Promise<ContainerStats> {
@@ -291,8 +319,8 @@ export class FakeRuntimeService implements RuntimeService {
     this.enter('exec', opts);
     const c = this.mustGet(id);
     requireState(c.state, ['running'], 'exec into');
-    if (req.tty) throw new RuntimeError('Unavailable', 'exec with a TTY is not implemented yet');
     if (req.cmd.length === 0) throw new RuntimeError('InvalidArgument', 'exec needs a command');
+    const tty = req.tty ?? false;
     const stdout = new PassThrough();
     const stderr = new PassThrough();
     const stdin = req.stdin ? new PassThrough() : undefined;
@@ -303,8 +331,10 @@ export class FakeRuntimeService implements RuntimeService {
           stdin.on('end', () => resolve(s));
         })
       : undefined;
+    // a TTY echoes input and turns \n into \r\n, and stderr goes to the terminal too
+    if (tty) stdin?.on('data', (d: Buffer) => stdout.write(toTerminal(d.toString())));
     const proc = new FakeProcess(req.cmd, {
-      write: (s, t) => (s === 'stdout' ? stdout : stderr).write(t),
+      write: (s, t) => (tty ? stdout.write(toTerminal(t)) : (s === 'stdout' ? stdout : stderr).write(t)),
       ...(stdinText ? { readStdin: () => stdinText } : {}),
       hostname: c.hostname,
       env: [...c.env, ...(req.env ?? []).map((e) => `${e.name}=${e.value}`)],
@@ -314,7 +344,44 @@ export class FakeRuntimeService implements RuntimeService {
       stderr.end();
       return code;
     });
-    return { ...(stdin ? { stdin } : {}), stdout, stderr, resize() {}, exit, close: () => proc.terminate(KILLED) };
+    return { ...(stdin ? { stdin } : {}), stdout, ...(tty ? {} : { stderr }), tty, resize() {}, exit, close: () => proc.terminate(KILLED) };
+  }
+
+  async attach(id: ContainerId, req: AttachRequest, opts?: CallOptions): Promise<AttachStreams> {
+    this.enter('attach', opts);
+    const c = this.mustGet(id);
+    if (c.state === 'stopped') throw new RuntimeError('FailedPrecondition', 'cannot attach to an exited container');
+    if (req.stdin && !c.config.stdin) {
+      throw new RuntimeError('InvalidArgument', 'cannot attach to stdin: the container was created without stdin (set stdin: true)');
+    }
+    const tty = c.config.tty ?? false;
+    const stdout = new PassThrough();
+    const stderr = tty ? undefined : new PassThrough();
+    const stdin = req.stdin ? new PassThrough() : undefined;
+    stdin?.on('data', (d: Buffer) => {
+      c.stdinText = (c.stdinText ?? '') + d.toString();
+      if (tty) stdout.write(toTerminal(d.toString()));
+    });
+    let resolveEnded!: (code: number | undefined) => void;
+    const ended = new Promise<number | undefined>((r) => (resolveEnded = r));
+    const sessions = this.attachments.get(id) ?? new Set<FakeAttachment>();
+    this.attachments.set(id, sessions);
+    const session: FakeAttachment = {
+      write: (stream, text) => (tty ? stdout.write(toTerminal(text)) : (stream === 'stdout' ? stdout : stderr!).write(text)),
+      end: (code) => {
+        sessions.delete(session);
+        opts?.signal?.removeEventListener('abort', close);
+        stdout.end();
+        stderr?.end();
+        resolveEnded(code);
+      },
+    };
+    sessions.add(session);
+    function close(): void {
+      if (sessions.has(session)) session.end(undefined);
+    }
+    opts?.signal?.addEventListener('abort', close, { once: true });
+    return { ...(stdin ? { stdin } : {}), stdout, ...(stderr ? { stderr } : {}), tty, resize() {}, ended, close };
   }
 
   async *logs(id: ContainerId, logOpts: LogOptions = {}, opts?: CallOptions): AsyncIterable<LogLine> {
@@ -350,17 +417,29 @@ export class FakeRuntimeService implements RuntimeService {
   }
 
   events(opts?: CallOptions): AsyncIterable<ContainerEvent> {
-    this.calls.push('events');
+    this.record('events');
     const err = this.errors.get('events')?.shift();
     if (err) throw err;
     return this.hub.subscribe(opts);
   }
 
   private enter(method: RuntimeMethod, opts?: CallOptions): void {
-    this.calls.push(method);
+    this.record(method);
     opts?.signal?.throwIfAborted();
     const err = this.errors.get(method)?.shift();
     if (err) throw err;
+  }
+
+  private record(method: RuntimeMethod): void {
+    const limit = Math.max(1, this.opts.callLogLimit ?? 10_000);
+    // in batches: trimming one at a time would copy the whole log on every call
+    if (this.calls.length >= 2 * limit) this.calls.splice(0, this.calls.length - limit + 1);
+    this.calls.push(method);
+  }
+
+  private forget(c: FakeContainer): void {
+    this.containers.delete(c.id);
+    this.index.remove(c.id, c.config.name, c.config.labels ?? {});
   }
 
   private imageConfig(ref: ImageRef): ImageConfig {
@@ -385,6 +464,8 @@ export class FakeRuntimeService implements RuntimeService {
     if (c.oomKilled) this.emit(c, 'oom');
     this.emit(c, 'exited');
     this.wakeLogs(c);
+    for (const a of [...(this.attachments.get(c.id) ?? [])]) a.end(code);
+    this.attachments.delete(c.id);
   }
 
   private waitForExit(c: FakeContainer, timeoutMs: number): Promise<boolean> {
@@ -443,6 +524,17 @@ export class FakeRuntimeService implements RuntimeService {
       logPath: `/fake/${c.id}/ctr.log`,
     };
   }
+}
+
+/** One attach session of the fake: receives the main process' output until it exits or detaches. */
+interface FakeAttachment {
+  write(stream: 'stdout' | 'stderr', text: string): void;
+  end(exitCode: number | undefined): void;
+}
+
+/** What a terminal shows for `text` written by a process (onlcr). */
+function toTerminal(text: string): string {
+  return text.replace(/\r?\n/g, '\r\n');
 }
 
 function isLive(state: TaskState): boolean {
