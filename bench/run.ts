@@ -1,10 +1,11 @@
 /**
- * Runs the API server benchmarks of issue 2 and prints one JSON line per benchmark
+ * Runs berth's benchmarks (API server, containers, images) and prints one JSON line per benchmark
  * (stdout), then a Markdown table that is also written to `bench/out/results.md`.
  * Progress goes to stderr. See bench/README.md for what each benchmark measures.
  *
  * Run: npm run bench [-- [NAME…] [--scale=F] [--profile]]
- *   NAME       run only these benchmarks: creates, get, list, watch, memory, db-size
+ *   NAME       run only these benchmarks: creates, get, list, watch, memory, db-size, ctr-start,
+ *              ctr-exit, ctr-100, ctr-5000-fake, pull, registry-serve, build
  *   --scale=F  multiply every operation count by F (e.g. 0.1 for a quick check)
  *   --profile  write V8 CPU profiles of the server children to bench/out/profiles/NAME/
  *
@@ -27,6 +28,9 @@ import { listBenchmark } from './list.ts';
 import { memoryBenchmark } from './memory.ts';
 import { watchLatencyBenchmark } from './watch-latency.ts';
 import { CONTAINER_BENCHMARKS } from './containers-benchmarks.ts';
+import { buildBenchmark } from './build.ts';
+import { pullBenchmark } from './pull.ts';
+import { registryServeBenchmark } from './registry-serve.ts';
 
 /** Every benchmark, in the order they run. */
 export const BENCHMARKS: readonly Benchmark[] = [
@@ -37,6 +41,9 @@ export const BENCHMARKS: readonly Benchmark[] = [
   memoryBenchmark,
   dbSizeBenchmark,
   ...CONTAINER_BENCHMARKS,
+  pullBenchmark,
+  registryServeBenchmark,
+  buildBenchmark,
 ];
 
 const OUT_DIR = fileURLToPath(new URL('./out/', import.meta.url));

@@ -18,7 +18,8 @@ import { createStreamServer } from '../controllers/node/stream-server.ts';
 import { STREAM_CA_ANNOTATION, STREAM_ENDPOINT_ANNOTATION, type NodeEndpoint } from '../api/server/node-proxy.ts';
 import { ensurePki } from './pki.ts';
 import { parseListen } from './listen.ts';
-import type { ImageService, RuntimeService } from '../runtime/cri/index.ts';
+import type { ImageBuilder, ImageService, RegistryConfig, RuntimeService } from '../runtime/cri/index.ts';
+import { NodeImageBuilder } from '../runtime/build/node-image-builder.ts';
 import { ImageStore } from '../runtime/images/index.ts';
 import { DEFAULT_CGROUP_PARENT, RuncRuntimeService } from '../runtime/server/index.ts';
 import { FakeRuntimeService } from '../runtime/testing/fake-runtime-service.ts';
@@ -26,20 +27,35 @@ import { BERTH_VERSION } from './runtime-kind.ts';
 
 export { BERTH_VERSION, defaultRuntimeKind, whyNoRuntime, type RuntimeKind } from './runtime-kind.ts';
 
-/** A node's runtime and image store, opened under a data directory. */
+/** A node's runtime, image store and image builder, opened under a data directory. */
 export interface NodeRuntime {
   readonly kind: 'runc' | 'fake';
   readonly runtime: RuntimeService;
   readonly images: ImageService;
+  /** Builds (and, with runc, commits) into `images`. */
+  readonly builder: ImageBuilder;
+  /** Where build logs are kept. */
+  readonly buildLogDir: string;
   /** Stops watching; containers keep running. */
   close(): Promise<void>;
 }
 
-/** Opens `<dataDir>/images` and, for `runc`, the runtime under `<dataDir>/runtime` with cgroups under `/berth`. */
-export function openNodeRuntime(kind: 'runc' | 'fake', dataDir: string, logger: Logger): NodeRuntime {
-  const images = new ImageStore({ root: join(dataDir, 'images') });
+export interface OpenNodeRuntimeOptions {
+  /** The store the server already opened for its registry; default `<dataDir>/images`. */
+  readonly images?: ImageStore;
+  /** How the node reaches registries (insecure hosts, extra CAs). */
+  readonly registry?: RegistryConfig;
+}
+
+/**
+ * Opens `<dataDir>/images` and, for `runc`, the runtime under `<dataDir>/runtime` with
+ * cgroups under `/berth`; builds run RUN steps under `/berth-build`.
+ */
+export function openNodeRuntime(kind: 'runc' | 'fake', dataDir: string, logger: Logger, opts: OpenNodeRuntimeOptions = {}): NodeRuntime {
+  const images = opts.images ?? new ImageStore({ root: join(dataDir, 'images'), ...(opts.registry ? { registry: opts.registry } : {}) });
+  const buildLogDir = join(dataDir, 'build-logs');
   if (kind === 'fake') {
-    return { kind, runtime: new FakeRuntimeService(), images, close: async () => {} };
+    return { kind, runtime: new FakeRuntimeService(), images, builder: new NodeImageBuilder({ store: images }), buildLogDir, close: async () => {} };
   }
   const runtime = new RuncRuntimeService({
     root: join(dataDir, 'runtime'),
@@ -47,13 +63,17 @@ export function openNodeRuntime(kind: 'runc' | 'fake', dataDir: string, logger: 
     cgroupParent: DEFAULT_CGROUP_PARENT,
     logger: logger.child({ component: 'runtime' }),
   });
-  return { kind, runtime, images, close: () => runtime.close() };
+  return { kind, runtime, images, builder: new NodeImageBuilder({ store: images, runtime }), buildLogDir, close: () => runtime.close() };
 }
 
 export interface AgentOptions {
   readonly client: ApiClient;
   readonly runtime: RuntimeService;
   readonly images: ImageService;
+  /** Builds and commits for Images; absent: those sources fail with a clear message. */
+  readonly builder?: ImageBuilder;
+  /** Where build logs are kept. */
+  readonly buildLogDir?: string;
   readonly registry: Registry;
   readonly logger: Logger;
   /** Default: the hostname. */
@@ -93,7 +113,11 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const manager = new Manager({ client, registry, log: logger });
   const recorder = new EventRecorder({ client, component: 'berth-agent', host: nodeName, log: logger });
   addContainerController(manager, { client, runtime, images, nodeName, recorder, logger });
-  addImageController(manager, { client, images, nodeName, recorder, logger });
+  addImageController(manager, {
+    client, images, runtime, nodeName, recorder, logger,
+    ...(opts.builder ? { builder: opts.builder } : {}),
+    ...(opts.buildLogDir ? { buildLogDir: opts.buildLogDir } : {}),
+  });
   new ContainerStatsCollector({ runtime, registry, log: logger });
 
   await registration.start();

@@ -9,12 +9,14 @@
  * given `--metrics-listen host:port` (off by default); `server` serves both on its HTTPS port.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { parseListen } from './listen.ts';
 import { BERTH_VERSION } from './runtime-kind.ts';
+import type { RegistryConfig } from '../runtime/cri/types.ts';
 import { createLogger, LOG_LEVELS } from './logger.ts';
 import { startMetricsListener, type MetricsListener } from './metrics-listener.ts';
 import { startServer } from './server.ts';
@@ -27,6 +29,18 @@ export function parseDurationMs(v: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
   if (!m) throw new InvalidArgumentError(`not a duration: ${JSON.stringify(v)} (e.g. 40s, 2m, 500ms)`);
   return Number(m[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+}
+
+const insecureRegistryOption = () => new Option('--insecure-registry <host[:port]...>', 'registries to reach over plain HTTP (all others: HTTPS)');
+const registryCaOption = () => new Option('--registry-ca <file>', 'extra CA certificates (PEM) to trust for registries');
+
+/** The node's registry configuration from `--insecure-registry` and `--registry-ca`. */
+function registryConfig(o: { insecureRegistry?: string[]; registryCa?: string }): RegistryConfig | undefined {
+  if (!o.insecureRegistry && !o.registryCa) return undefined;
+  return {
+    ...(o.insecureRegistry ? { insecureRegistries: o.insecureRegistry } : {}),
+    ...(o.registryCa ? { caBundlePem: readFileSync(o.registryCa, 'utf8') } : {}),
+  };
 }
 
 const logLevelOption = () => new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info');
@@ -81,9 +95,13 @@ export function buildProgram(): Command {
     .option('--node-name <name>', 'name of this machine\'s Node', hostname())
     .option('--no-controllers', 'do not run the scheduler and node lifecycle controllers')
     .option('--node-grace-period <duration>', 'time without a heartbeat before a node is marked not ready', parseDurationMs)
+    .addOption(insecureRegistryOption())
+    .addOption(registryCaOption())
     .addOption(logLevelOption())
-    .action(async (o: { dataDir: string; listen: string; host?: string[]; runtime?: 'runc' | 'fake' | 'none'; nodeName: string; controllers: boolean; nodeGracePeriod?: number; logLevel: string }) => {
+    .action(async (o: { dataDir: string; listen: string; host?: string[]; runtime?: 'runc' | 'fake' | 'none'; nodeName: string; controllers: boolean; nodeGracePeriod?: number; insecureRegistry?: string[]; registryCa?: string; logLevel: string }) => {
+      const registry = registryConfig(o);
       const server = await startServer({
+        ...(registry ? { registry } : {}),
         dataDir: o.dataDir,
         listen: o.listen,
         logLevel: o.logLevel,
@@ -135,16 +153,19 @@ export function buildProgram(): Command {
     .addOption(new Option('--runtime <kind>', 'container runtime').choices(['runc', 'fake']).default('runc'))
     .option('--stream-listen <host:port>', 'where the API server reaches this agent for logs, exec and attach (HTTPS)', '127.0.0.1:10250')
     .option('--stream-advertise <url>', 'URL the API server dials for logs, exec and attach (default: https://<stream-listen>)')
+    .addOption(insecureRegistryOption())
+    .addOption(registryCaOption())
     .addOption(metricsListenOption())
     .addOption(logLevelOption())
-    .action(async (o: { kubeconfig: string; nodeName: string; dataDir: string; role: 'manager' | 'worker'; runtime: 'runc' | 'fake'; streamListen: string; streamAdvertise?: string; metricsListen?: string; logLevel: string }) => {
+    .action(async (o: { kubeconfig: string; nodeName: string; dataDir: string; role: 'manager' | 'worker'; runtime: 'runc' | 'fake'; streamListen: string; streamAdvertise?: string; insecureRegistry?: string[]; registryCa?: string; metricsListen?: string; logLevel: string }) => {
       const logger = createLogger({ level: o.logLevel, name: 'berth-agent' });
-      const registry = processRegistry();
+      const metricsRegistry = processRegistry();
       const [{ ApiClient }, { openNodeRuntime, startAgent, startAgentStreams, ensureAgentPki }] = await Promise.all([import('../controllers/framework/client.ts'), import('./agent.ts')]);
       const client = ApiClient.fromKubeconfigFile(o.kubeconfig, { fieldManager: 'berth-agent' });
       const token = client.kubeConfig.getCurrentUser()?.token;
       if (!token) throw new Error(`${o.kubeconfig}: the current user has no bearer token; the API server authenticates to the agent's stream server with it`);
-      const node = openNodeRuntime(o.runtime, o.dataDir, logger);
+      const registry = registryConfig(o);
+      const node = openNodeRuntime(o.runtime, o.dataDir, logger, registry ? { registry } : {});
       const advertiseHost = o.streamAdvertise ? new URL(o.streamAdvertise).hostname.replace(/^\[|\]$/g, '') : undefined;
       const tls = await ensureAgentPki(o.dataDir, [parseListen(o.streamListen, '--stream-listen').host, ...(advertiseHost ? [advertiseHost] : []), o.nodeName]);
       const streams = await startAgentStreams({
@@ -156,8 +177,11 @@ export function buildProgram(): Command {
         logger,
         ...(o.streamAdvertise ? { advertiseUrl: o.streamAdvertise } : {}),
       });
-      const agent = await startAgent({ client, runtime: node.runtime, images: node.images, registry, logger, nodeName: o.nodeName, role: o.role, annotations: streams.annotations });
-      const listener = await maybeListen(o.metricsListen, registry, () => true, logger);
+      const agent = await startAgent({
+        client, runtime: node.runtime, images: node.images, builder: node.builder, buildLogDir: node.buildLogDir,
+        registry: metricsRegistry, logger, nodeName: o.nodeName, role: o.role, annotations: streams.annotations,
+      });
+      const listener = await maybeListen(o.metricsListen, metricsRegistry, () => true, logger);
       onSignals(logger, async () => {
         await streams.close();
         await agent.stop();

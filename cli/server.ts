@@ -18,6 +18,9 @@ import type { RevisionLog } from '../store/revision-log.ts';
 import { ObjectStore } from '../api/registry/object-store.ts';
 import { createApiServer } from '../api/server/app.ts';
 import { bearerAuth, PUBLIC_INFO_PATHS } from '../api/server/auth.ts';
+import { pathOf, plainNode } from '../api/server/plain-node.ts';
+import { ImageStore } from '../runtime/images/index.ts';
+import { createRegistry, isRegistryPath, type BuiltinRegistry } from '../registry/index.ts';
 import { ApiMetrics } from '../api/server/metrics.ts';
 import { requestLogger } from '../api/server/request-log.ts';
 import { GarbageCollector } from '../api/gc/garbage-collector.ts';
@@ -28,7 +31,7 @@ import { parseListen } from './listen.ts';
 import { adminKubeconfigPath, writeKubeconfig } from './kubeconfig.ts';
 import { createLogger } from './logger.ts';
 import type { ApiClient } from '../controllers/framework/index.ts';
-import type { ImageService, RuntimeService } from '../runtime/cri/index.ts';
+import type { ImageService, RegistryConfig, RuntimeService } from '../runtime/cri/index.ts';
 import type { AgentStreams, NodeRuntime, RunningAgent } from './agent.ts';
 import type { RunningControllers } from './controllers.ts';
 import { defaultRuntimeKind, whyNoRuntime, type RuntimeKind } from './runtime-kind.ts';
@@ -64,6 +67,8 @@ export interface ServerOptions {
   readonly nodeGracePeriodMs?: number;
   /** The agent's heartbeat interval. Default 10 s. */
   readonly heartbeatIntervalMs?: number;
+  /** How the node agent reaches registries: hosts spoken to over plain HTTP, extra CAs. */
+  readonly registry?: RegistryConfig;
 }
 
 /** A running `berth server`. */
@@ -79,6 +84,8 @@ export interface RunningServer {
   readonly metrics: ApiMetrics;
   /** The agent's runtime (`FakeRuntimeService` with `runtime: 'fake'`); undefined without an agent. */
   readonly runtime?: RuntimeService;
+  /** The registry at `/v2/`, over the same image store as the agent. */
+  readonly registry: BuiltinRegistry;
   /** The agent's image store (`<dataDir>/images`); undefined without an agent. */
   readonly images?: ImageService;
   readonly agent?: RunningAgent;
@@ -120,10 +127,20 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   gc.start();
 
   const watchEnds = new Map<object, (() => void)[]>();
-  const authenticate = bearerAuth({
-    tokens: new Map([[pki.adminToken, { user: 'admin', groups: ['system:masters'] }]]),
-    anonymousPaths: PUBLIC_INFO_PATHS,
+  const tokens = new Map([[pki.adminToken, { user: 'admin', groups: ['system:masters'] }]]);
+  const authenticate = bearerAuth({ tokens, anonymousPaths: PUBLIC_INFO_PATHS });
+  // One image store for the registry and the node agent: blobs are shared.
+  // Registries are reached over HTTPS trusting the system roots, berth's own CA (to pull
+  // from itself) and `registry.caBundlePem`; plain HTTP only to `insecureRegistries`.
+  const images = new ImageStore({
+    root: join(opts.dataDir, 'images'),
+    registry: { ...opts.registry, caBundlePem: [pki.caCertPem, opts.registry?.caBundlePem ?? ''].join('\n').trim() },
   });
+  const registry = await createRegistry({
+    images, tokens, tokenKeyPath: join(opts.dataDir, 'registry', 'token.key'), logger, metricsRegistry: metrics.registry,
+  });
+  // The registry authenticates its own requests (bearer-token flow, registry/auth.ts).
+  const authenticateApi = plainNode((req, res, next) => (isRegistryPath(pathOf(req.url)) ? next() : authenticate(req, res, next)));
   // Logs, exec and attach are served by the node agent's stream server; the API server
   // proxies to it: its own agent directly, a remote agent (`berth agent`) at the endpoint
   // and CA its Node's annotations name, authenticated with the admin token.
@@ -137,8 +154,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const api = createApiServer({
     store,
     logger,
-    authenticate,
-    extraRouters: [streams.router],
+    authenticate: authenticateApi,
+    extraRouters: [registry.router, streams.router],
     observers: [requestLogger(logger.child({ component: 'apiserver' })), metrics.middleware()],
     metricsHandler: metrics.handler(),
     watchHooks: {
@@ -196,6 +213,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       setTimeout(() => server.closeAllConnections(), 2_000).unref();
     });
     await gc.stop();
+    await registry.close();
     await log.close();
   };
   try {
@@ -210,7 +228,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
     if (runtimeKind !== 'none') {
       const { openNodeRuntime, startAgent, startAgentStreams } = await import('./agent.ts');
-      nodeRuntime = openNodeRuntime(runtimeKind, opts.dataDir, logger);
+      nodeRuntime = openNodeRuntime(runtimeKind, opts.dataDir, logger, { images });
       agentStreams = await startAgentStreams({
         runtime: nodeRuntime.runtime,
         listen: '127.0.0.1:0',
@@ -223,6 +241,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         client: await apiClient(),
         runtime: nodeRuntime.runtime,
         images: nodeRuntime.images,
+        builder: nodeRuntime.builder,
+        buildLogDir: nodeRuntime.buildLogDir,
         registry: metrics.registry,
         logger,
         role: 'manager',
@@ -246,6 +266,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     store,
     logger,
     metrics,
+    registry,
     ...(nodeRuntime ? { runtime: nodeRuntime.runtime, images: nodeRuntime.images } : {}),
     ...(agent ? { agent } : {}),
     ...(controllers ? { controllers } : {}),

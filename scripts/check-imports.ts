@@ -1,7 +1,8 @@
 /**
  * Checks that imports between top-level folders go one way only (ARCHITECTURE.md):
  * store → nothing of ours; api → store; controllers → api/types, runtime/cri;
- * runtime → nothing of ours. Exits 1 listing each offending import.
+ * runtime → nothing of ours; registry → runtime/images, runtime/cri.
+ * Exits 1 listing each offending import.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -15,6 +16,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   api: ['api/', 'store/'],
   controllers: ['controllers/', 'api/types/', 'runtime/cri/'],
   runtime: ['runtime/'],
+  registry: ['registry/', 'runtime/images/', 'runtime/cri/'],
 };
 
 function* files(dir: string): Generator<string> {

@@ -129,6 +129,8 @@ export type EventList = KubeList<Event>;
 export type ObjectReference = Schemas['ObjectReference'];
 export type EventSource = Schemas['EventSource'];
 export type EventSeries = Schemas['EventSeries'];
+export type Secret = Stored<Schemas['Secret'], 'v1', 'Secret'>;
+export type SecretList = KubeList<Secret>;
 
 // coordination.k8s.io/v1
 export type Lease = Stored<Schemas['Lease'], 'coordination.k8s.io/v1', 'Lease'>;

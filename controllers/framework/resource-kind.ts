@@ -66,9 +66,12 @@ export type Event = api.Event;
 /** core v1 Namespace; cluster-scoped. */
 export const Namespace = resourceKind<api.Namespace>('', 'v1', 'namespaces', 'Namespace', false);
 export type Namespace = api.Namespace;
+/** core v1 Secret: registry credentials for Images. */
+export const Secret = resourceKind<api.Secret>('', 'v1', 'secrets', 'Secret', true);
+export type Secret = api.Secret;
 
 /** Every kind above, for looking a kind up from an object's apiVersion and kind. */
-export const KNOWN_KINDS: readonly ResourceKind[] = [Container, Image, Volume, Network, Service, Node, Lease, Event, Namespace];
+export const KNOWN_KINDS: readonly ResourceKind[] = [Container, Image, Volume, Network, Service, Node, Lease, Event, Namespace, Secret];
 
 /** `berth.dev/v1`, or `v1` for core. */
 export const apiVersionOf = (k: ResourceKind): string => (k.group ? `${k.group}/${k.version}` : k.version);

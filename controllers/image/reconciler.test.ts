@@ -1,7 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import type { RegistryConfig } from '../../runtime/cri/index.ts';
+import { NodeImageBuilder } from '../../runtime/build/node-image-builder.ts';
+import { removeCgroup } from '../../runtime/oci/cgroups.ts';
+import { hasDockerRegistry, skopeoAsync, startRegistry, type RegistryProcess } from '../../runtime/distribution/testing/registry-process.ts';
 import { ImageStore } from '../../runtime/images/index.ts';
 import { buildBusyboxImage, type BusyboxImage } from '../../test/fixtures/busybox-image.ts';
 import { startControlPlane } from '../../test/harness/control-plane.ts';
@@ -11,6 +15,8 @@ import { managerFor } from '../framework/testing/manager.ts';
 import { addImageController, IMAGE_FINALIZER } from './index.ts';
 
 const WAIT = { timeout: 10_000, interval: 25 };
+/** Where the build test's RUN steps get their cgroups; removed afterwards. */
+const BUILD_CGROUP = `/berth-ctrl-test-${process.pid}`;
 
 let fixtureDir: string;
 let fx: BusyboxImage;
@@ -20,16 +26,20 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(fixtureDir, { recursive: true, force: true }));
 
-async function start() {
+async function start(registry: RegistryConfig = {}, withBuilder = false) {
   const cp = await startControlPlane();
   onTestFinished(() => cp.stop());
   const root = mkdtempSync(join(tmpdir(), 'berth-image-ctrl-store-'));
   onTestFinished(() => rmSync(root, { recursive: true, force: true }));
-  const store = new ImageStore({ root });
+  const store = new ImageStore({ root, registry });
   const client = clientFor(cp);
   const manager = managerFor(cp, { client });
   const recorder = new EventRecorder({ client, component: 'berth-agent', host: 'n1' });
-  const controller = addImageController(manager, { client, images: store, nodeName: 'n1', recorder, logger: silentLogger, retry: { initialMs: 100, maxMs: 400 } });
+  const controller = addImageController(manager, {
+    client, images: store, nodeName: 'n1', recorder, logger: silentLogger, retry: { initialMs: 100, maxMs: 400 }, progressIntervalMs: 50,
+    ...(withBuilder ? { builder: new NodeImageBuilder({ store, cgroupParent: BUILD_CGROUP }) } : {}),
+  });
+  if (withBuilder) onTestFinished(async () => void (await removeCgroup(BUILD_CGROUP)));
   onTestFinished(() => controller.stop());
   await manager.start();
   return { client, store };
@@ -89,16 +99,77 @@ describe('ImageReconciler', () => {
     expect(findCondition(img.status?.conditions, 'Stalled')).toMatchObject({ status: 'False' });
   });
 
-  it('reports pull sources as not implemented yet instead of ignoring them', async () => {
-    const { client } = await start();
-    await client.create(image('remote', { pull: { reference: 'docker.io/library/alpine:3' } }));
-    await vi.waitFor(async () => {
-      const img = await get(client, 'remote');
-      expect(img.status?.phase).toBe('Pending');
-      expect(findCondition(img.status?.conditions, 'Stalled')).toMatchObject({ status: 'True', reason: 'SourceNotImplemented' });
-      expect(img.status?.message).toMatch(/spec\.source\.pull is not implemented yet.*issue 4/);
-    }, WAIT);
+  describe.skipIf(!hasDockerRegistry())('with a registry (Debian docker-registry, basic auth)', () => {
+    const PORT = 5121;
+    const creds = { username: 'ci', password: 'pa55word' };
+    let registry: RegistryProcess;
+    beforeAll(async () => {
+      registry = await startRegistry({ port: PORT, basicAuth: creds });
+      await skopeoAsync(['copy', '--dest-tls-verify=false', '--dest-creds', `${creds.username}:${creds.password}`, `oci:${fx.layoutDir}`, `docker://${registry.domain}/src/busybox:1`]);
+    }, 60_000);
+    afterAll(() => registry?.stop());
+
+    const dockerConfigSecret = (name: string) => ({
+      apiVersion: 'v1' as const, kind: 'Secret' as const, metadata: { name, namespace: 'default' }, type: 'kubernetes.io/dockerconfigjson',
+      data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [registry.domain]: { auth: Buffer.from(`${creds.username}:${creds.password}`).toString('base64') } } })).toString('base64') },
+    });
+
+    it('pulls with the credentials of a dockerconfigjson Secret, tags it, and pushes it to spec.push', async () => {
+      const { client, store } = await start({ insecureRegistries: [registry.domain] });
+      await client.create(dockerConfigSecret('regcred'));
+      const img = image('pulled', { pull: { reference: `${registry.domain}/src/busybox:1`, credentialsSecret: 'regcred' } }, ['busybox:pulled']);
+      img.spec.push = [{ reference: `${registry.domain}/dst/busybox:2`, credentialsSecret: 'regcred' }];
+      await client.create(img);
+      await vi.waitFor(async () => expect((await get(client, 'pulled')).status?.pushed).toHaveLength(1), { ...WAIT, timeout: 30_000 });
+      const got = await get(client, 'pulled');
+      expect(got.status).toMatchObject({ phase: 'Ready', id: fx.configDigest, digest: fx.manifestDigest, pushed: [{ reference: `${registry.domain}/dst/busybox:2`, digest: fx.manifestDigest }] });
+      expect(got.status?.progress).toBeUndefined();
+      expect(findCondition(got.status?.conditions, 'Ready')).toMatchObject({ status: 'True', reason: 'Pushed' });
+      expect((await store.imageStatus('busybox:pulled'))?.id).toBe(fx.configDigest);
+      const inspected = JSON.parse(await skopeoAsync(['inspect', '--tls-verify=false', '--creds', `${creds.username}:${creds.password}`, `docker://${registry.domain}/dst/busybox:2`])) as { Digest: string };
+      expect(inspected.Digest).toBe(fx.manifestDigest);
+      await vi.waitFor(async () => expect(await reasons(client, 'pulled')).toEqual(expect.arrayContaining(['Pulling', 'Pulled', 'Pushed'])), WAIT);
+    });
+
+    it('fails a pull the registry refuses, Stalled and naming the reference, and a missing Secret naming the Secret', async () => {
+      const { client } = await start({ insecureRegistries: [registry.domain] });
+      await client.create(image('anon', { pull: { reference: `${registry.domain}/src/busybox:1` } }));
+      await client.create(image('nosecret', { pull: { reference: `${registry.domain}/src/busybox:1`, credentialsSecret: 'missing' } }));
+      await vi.waitFor(async () => {
+        const anon = await get(client, 'anon');
+        expect(anon.status?.phase).toBe('Failed');
+        expect(findCondition(anon.status?.conditions, 'Stalled')).toMatchObject({ status: 'True', reason: 'PullFailed' });
+        expect(anon.status?.message).toContain(`${registry.domain}/src/busybox:1`);
+        const nosecret = await get(client, 'nosecret');
+        expect(findCondition(nosecret.status?.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'CredentialsNotFound' });
+        expect(nosecret.status?.message).toBe('secret default/missing not found');
+      }, { ...WAIT, timeout: 20_000 });
+    });
   });
+
+  it.skipIf(process.getuid?.() !== 0)('builds a Dockerfile from a directory and reports the steps', async () => {
+    const { client, store } = await start({}, true);
+    await client.create(image('busybox', { import: { path: fx.ociArchive } }, ['busybox:latest']));
+    await vi.waitFor(async () => expect((await get(client, 'busybox')).status?.phase).toBe('Ready'), WAIT);
+    const ctxDir = mkdtempSync(join(tmpdir(), 'berth-image-ctrl-ctx-'));
+    onTestFinished(() => rmSync(ctxDir, { recursive: true, force: true }));
+    writeFileSync(join(ctxDir, 'Dockerfile'), 'FROM busybox\nCOPY hello.txt /hello.txt\nRUN cat /hello.txt > /copied\nCMD ["cat", "/copied"]\n');
+    writeFileSync(join(ctxDir, 'hello.txt'), 'hello\n');
+    await client.create(image('app', { build: { context: { path: ctxDir } } }, ['app:1']));
+    await vi.waitFor(async () => expect((await get(client, 'app')).status?.phase).toBe('Ready'), { ...WAIT, timeout: 60_000 });
+    const app = await get(client, 'app');
+    expect(findCondition(app.status?.conditions, 'Ready')?.message).toMatch(/built Dockerfile in .* as app:1 on node n1 \(3 steps, 0 cached\)/);
+    const built = await store.imageStatus('app:1');
+    expect(built?.config.cmd).toEqual(['cat', '/copied']);
+
+    await client.create(image('broken', { build: { context: { path: ctxDir }, dockerfile: 'Broken' } }));
+    writeFileSync(join(ctxDir, 'Broken'), 'FROM busybox\nRUN exit 3\n');
+    await vi.waitFor(async () => {
+      const broken = await get(client, 'broken');
+      expect(findCondition(broken.status?.conditions, 'Stalled')).toMatchObject({ status: 'True', reason: 'BuildFailed' });
+      expect(broken.status?.message).toMatch(/Dockerfile line 2.*code: 3/);
+    }, { ...WAIT, timeout: 60_000 });
+  }, 120_000);
 
   it('removes the tags on deletion, waiting while a container still uses the image', async () => {
     const { client, store } = await start();

@@ -1,4 +1,4 @@
-import type { AuthConfig, CallOptions, FilesystemUsage, Image, ImageFilter, ImageId, ImageRef } from './types.ts';
+import type { AuthConfig, CallOptions, FilesystemUsage, Image, ImageFilter, ImageId, ImageRef, RegistryConfig } from './types.ts';
 
 /** Progress of a long image operation (import, pull, push), bytes per layer. */
 export interface ImageProgress {
@@ -13,6 +13,27 @@ export interface ImportOptions extends CallOptions {
   readonly onProgress?: (p: ImageProgress) => void;
 }
 
+/** Options of `pullImage`. */
+export interface PullOptions extends CallOptions {
+  /** Credentials for the registry; the positional `auth` argument of `pullImage`, when given, wins. */
+  readonly auth?: AuthConfig;
+  /** Insecure hosts and extra CAs; default: the store's configuration. */
+  readonly registry?: RegistryConfig;
+  /** Bytes per layer (`layer` is the blob digest) as they arrive; stored blobs report their full size at once. */
+  readonly onProgress?: (p: ImageProgress) => void;
+}
+
+/** Options of `pushImage`. */
+export interface PushOptions extends CallOptions {
+  readonly auth?: AuthConfig;
+  /** Insecure hosts and extra CAs; default: the store's configuration. */
+  readonly registry?: RegistryConfig;
+  /** Bytes per blob (`layer` is the blob digest) as they are sent; blobs the registry has report their full size at once. */
+  readonly onProgress?: (p: ImageProgress) => void;
+  /** Blobs larger than this go up in chunks of this size (POST, PATCH…, PUT); smaller ones in one PUT. Default 64 MiB. */
+  readonly chunkSizeBytes?: number;
+}
+
 /**
  * Images on this node, shaped after CRI ImageService. Images live in a
  * content-addressed store (OCI image layout); every blob is verified by digest
@@ -23,8 +44,25 @@ export interface ImageService {
   listImages(filter?: ImageFilter, opts?: CallOptions): Promise<Image[]>;
   /** The image a reference or ID resolves to, or undefined when absent. */
   imageStatus(ref: ImageRef, opts?: CallOptions): Promise<Image | undefined>;
-  /** Pulls from a registry (issue 4); until then rejects with `Unavailable`. */
-  pullImage(ref: ImageRef, auth?: AuthConfig, opts?: CallOptions): Promise<ImageId>;
+  /**
+   * Pulls `ref` from its registry (OCI or Docker schema 2; from an index, the
+   * host platform's manifest), stores and unpacks it, and points `ref` and
+   * `name@<manifest digest>` at it. Blobs already stored are not downloaded.
+   * Idempotent. Rejects `NotFound` (no such repository, tag or digest),
+   * `FailedPrecondition` (unauthorized or denied), `Unavailable` (registry
+   * unreachable or failing), `InvalidArgument` (bad reference, corrupt content);
+   * each message names the reference.
+   */
+  pullImage(ref: ImageRef, auth?: AuthConfig, opts?: PullOptions): Promise<ImageId>;
+  /**
+   * Pushes the local image `ref` resolves to as `target` (a reference with a
+   * tag, default `latest`): blobs the registry lacks (mounted from another
+   * repository of the same registry when the image came from there), then the
+   * manifest, byte for byte. Resolves with the manifest digest, which is the
+   * local one. Idempotent. Rejects as `pullImage`; `NotFound` also when `ref`
+   * names no local image.
+   */
+  pushImage(ref: ImageRef, target: ImageRef, opts?: PushOptions): Promise<string>;
   /**
    * Imports an OCI image layout directory, an OCI archive or a docker-archive
    * tarball from a path on this machine, tagging it with `tags`.

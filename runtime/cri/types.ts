@@ -138,15 +138,45 @@ export interface ExecRequest {
   readonly user?: string;
 }
 
-/** An interactive exec or attach session. */
-export interface ExecStreams {
+/** The standard streams and terminal of a session with a process in a container (exec or attach). */
+export interface StdioStreams {
+  /** Present when the session asked for stdin; `end()` closes the process' stdin (exec) or stops sending (attach). */
   readonly stdin?: NodeJS.WritableStream;
+  /** With a TTY, everything the terminal shows (stderr included, `\n` as `\r\n`). */
   readonly stdout: NodeJS.ReadableStream;
   /** Absent with a TTY (stderr goes to stdout). */
   readonly stderr?: NodeJS.ReadableStream;
+  /** Whether the process has a terminal. */
+  readonly tty: boolean;
+  /**
+   * Sets the terminal's size (the process gets SIGWINCH); without a TTY, does nothing.
+   * Callers may call it any time, also before the first output.
+   */
   resize(cols: number, rows: number): void;
-  /** Resolves with the exit code when the process ends. */
+}
+
+/** An interactive exec session (CRI `Exec`). */
+export interface ExecStreams extends StdioStreams {
+  /** Resolves with the exit code when the process ends (128+N when killed by signal N). */
   readonly exit: Promise<number>;
+  /** Kills the process (SIGKILL); `exit` then resolves with 137. Idempotent. */
+  close(): void;
+}
+
+/** What an attach session wants (CRI `AttachRequest`); the TTY is the container's own (`ContainerConfig.tty`). */
+export interface AttachRequest {
+  /** Write to the main process' stdin; the container must have been created with `stdin: true`. */
+  readonly stdin?: boolean;
+}
+
+/** A session attached to a container's main process (CRI `Attach`, `docker attach`). */
+export interface AttachStreams extends StdioStreams {
+  /**
+   * Resolves when the session ends: with the container's exit code when its process
+   * ended (`undefined` if unknown), or `undefined` when `close()` or the signal detached.
+   */
+  readonly ended: Promise<number | undefined>;
+  /** Detaches; the container keeps running and its stdin stays open. Idempotent. */
   close(): void;
 }
 
@@ -203,10 +233,32 @@ export interface ImageFilter {
   readonly ref?: ImageRef;
 }
 
+/**
+ * Credentials for one registry, as a Kubernetes `kubernetes.io/dockerconfigjson`
+ * Secret's `auths.<host>` entry carries them (CRI's `AuthConfig`). Give
+ * `username` + `password` (basic, or exchanged for a bearer token), or
+ * `identityToken` (an OAuth2 refresh token, exchanged at the token realm), or
+ * `registryToken` (a bearer token sent as is). Empty means anonymous.
+ */
 export interface AuthConfig {
   readonly username?: string;
   readonly password?: string;
+  /** OAuth2 refresh token (`identitytoken` in a Docker config file). */
+  readonly identityToken?: string;
+  /** Bearer token sent to the registry as is. */
   readonly registryToken?: string;
+}
+
+/**
+ * How this node reaches registries. HTTPS is used for every registry, verified
+ * against the system roots plus `caBundlePem`; only hosts listed in
+ * `insecureRegistries` are spoken to over plain HTTP.
+ */
+export interface RegistryConfig {
+  /** `host[:port]` entries (`127.0.0.1:5000`, `registry.local`); an entry without port matches every port of that host. */
+  readonly insecureRegistries?: readonly string[];
+  /** Extra trusted CA certificates (PEM, one or more), added to the system roots. */
+  readonly caBundlePem?: string;
 }
 
 export interface FilesystemUsage {

@@ -6,15 +6,17 @@
  * <root>/oci-layout          {"imageLayoutVersion":"1.0.0"}
  * <root>/blobs/sha256/<hex>  every blob, stored once, verified on write
  * <root>/index.json          OCI index of the stored images (derived, for other tools)
- * <root>/refs.json           the reference database: images, refs, pins (source of truth)
- * <root>/ingest/             blobs being written
+ * <root>/refs.json           the reference database: images, refs, pins, registry repositories (source of truth)
+ * <root>/ingest/             blobs being written (and the built-in registry's uploads)
  * ```
  *
  * Words: an *image record* is an image the store holds, keyed by its image ID
  * (the config digest) and pointing at one manifest; a *ref* is a normalized
  * reference (`docker.io/library/busybox:latest`) naming an image record; a *pin*
  * says a container uses an image; a *lease* protects blobs being imported from
- * garbage collection until the import is recorded.
+ * garbage collection until the import is recorded; a *repository* is what the
+ * built-in registry (`registry/`) holds under one name: manifests, tags and
+ * blob links, kept apart from the image records (a push makes no local image).
  *
  * One process owns a root: the database is cached in memory and written
  * atomically (tmp, fsync, rename) on every change, changes are serialised.
@@ -25,7 +27,7 @@ import { mkdir, open, readFile, readdir, rename, rm, stat, unlink } from 'node:f
 import { join } from 'node:path';
 import { RuntimeError } from '../cri/errors.ts';
 import type { CallOptions, ImageId } from '../cri/types.ts';
-import { Digester, digestHex, toDigest, type Digest } from './digest.ts';
+import { Digester, digestHex, isDigest, toDigest, type Digest } from './digest.ts';
 import { MEDIA_TYPE, REF_NAME_ANNOTATION, isIndexMediaType, isManifestMediaType, parseIndex, parseManifest } from './oci.ts';
 
 export interface ContentStoreOptions {
@@ -43,6 +45,32 @@ export interface ImageRecord {
   readonly createdAtMs: number;
 }
 
+/** A manifest (or index) a registry repository holds, by digest. */
+export interface RepositoryManifest {
+  readonly mediaType: string;
+  readonly size: number;
+  readonly createdAtMs: number;
+  /** OCI 1.1 `subject`: the manifest this one refers to (for the referrers API). */
+  readonly subject?: Digest;
+  /** OCI 1.1 `artifactType` (or, for an image manifest without one, its config's media type). */
+  readonly artifactType?: string;
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
+/**
+ * One repository of the built-in registry. Every manifest and every blob link is a
+ * garbage-collection root: the registry unlinks blobs no manifest uses once they are
+ * older than its grace period, and then collects.
+ */
+export interface RepositoryRecord {
+  /** Manifests and indexes by digest. */
+  readonly manifests: Readonly<Record<string, RepositoryManifest>>;
+  /** Tag → manifest digest (always a key of `manifests`). */
+  readonly tags: Readonly<Record<string, Digest>>;
+  /** Blobs uploaded to or mounted into the repository: digest → when linked (ms since the epoch). */
+  readonly blobs: Readonly<Record<string, number>>;
+}
+
 /** The reference database (`refs.json`). */
 export interface RefDatabase {
   readonly version: 1;
@@ -52,6 +80,8 @@ export interface RefDatabase {
   readonly refs: Readonly<Record<string, ImageId>>;
   /** Image ID → IDs of the containers using it, sorted. */
   readonly pins: Readonly<Record<string, readonly string[]>>;
+  /** The built-in registry's repositories by name (`team/busybox`). Absent in files written before it. */
+  readonly repositories: Readonly<Record<string, RepositoryRecord>>;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] extends Readonly<Record<string, infer V>> ? Record<string, V> : T[K] };
@@ -96,7 +126,7 @@ export class Lease {
   }
 }
 
-const EMPTY_DB: RefDatabase = { version: 1, images: {}, refs: {}, pins: {} };
+const EMPTY_DB: RefDatabase = { version: 1, images: {}, refs: {}, pins: {}, repositories: {} };
 
 /** Writes `data` to `path` atomically and durably: tmp file, fsync, rename, fsync of the directory. */
 export async function writeFileAtomic(path: string, data: string | Buffer): Promise<void> {
@@ -155,7 +185,7 @@ export class ContentStore {
     try {
       const parsed = JSON.parse(await readFile(join(this.root, 'refs.json'), 'utf8')) as RefDatabase;
       if (parsed.version !== 1) throw new RuntimeError('Internal', `${this.root}/refs.json: unknown version ${String(parsed.version)}`);
-      this.db = { version: 1, images: parsed.images ?? {}, refs: parsed.refs ?? {}, pins: parsed.pins ?? {} };
+      this.db = { version: 1, images: parsed.images ?? {}, refs: parsed.refs ?? {}, pins: parsed.pins ?? {}, repositories: parsed.repositories ?? {} };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       await this.persist(EMPTY_DB);
@@ -247,6 +277,34 @@ export class ContentStore {
     }
   }
 
+  /** Directory of blobs being written; files in it are removed when the store opens. */
+  get ingestDir(): string {
+    return join(this.root, 'ingest');
+  }
+
+  /**
+   * Moves a file the caller wrote under `ingestDir` and has already hashed into the
+   * store as blob `digest` (fsync, rename, fsync of the directory). The caller vouches
+   * for the digest: it must have hashed exactly the bytes of `path`. If the blob is
+   * already stored the file is removed instead. Adds the digest to `lease` first.
+   */
+  async commitIngested(path: string, digest: Digest, opts: { readonly lease?: Lease } = {}): Promise<{ readonly existed: boolean }> {
+    opts.lease?.add(digest);
+    if (await this.hasBlob(digest)) {
+      await rm(path, { force: true });
+      return { existed: true };
+    }
+    const fh = await open(path, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(path, this.blobPath(digest));
+    await syncDir(join(this.root, 'blobs', 'sha256'));
+    return { existed: false };
+  }
+
   /** The reference database as of the last completed update. Do not mutate. */
   get refDb(): RefDatabase {
     return this.db;
@@ -282,7 +340,8 @@ export class ContentStore {
   }
 
   /**
-   * Removes every blob reachable from no image record and held by no lease.
+   * Removes every blob reachable from no image record and no registry
+   * repository (manifests and blob links) and held by no lease.
    * Image records exist while a ref names them or a container pins them (and
    * for untagged imports, until removed), so this keeps every referenced and
    * every pinned image whole. Serialised with `update`.
@@ -305,24 +364,38 @@ export class ContentStore {
     });
   }
 
-  /** Digests of every blob an image record reaches (manifest, config, layers; children of indexes). */
+  /**
+   * Digests of every blob an image record or a registry repository reaches
+   * (manifest, config, layers; children of indexes; a repository's blob links).
+   */
   async reachableBlobs(): Promise<Set<string>> {
     const live = new Set<string>();
-    const work: { digest: Digest; mediaType: string }[] = Object.values(this.db.images).map((r) => ({
-      digest: r.manifestDigest, mediaType: r.manifestMediaType,
+    const work: { digest: Digest; mediaType: string; lenient: boolean }[] = Object.values(this.db.images).map((r) => ({
+      digest: r.manifestDigest, mediaType: r.manifestMediaType, lenient: false,
     }));
+    for (const repo of Object.values(this.db.repositories)) {
+      for (const [digest, m] of Object.entries(repo.manifests)) work.push({ digest: digest as Digest, mediaType: m.mediaType, lenient: true });
+      for (const digest of Object.keys(repo.blobs)) live.add(digest);
+    }
+    const walked = new Set<string>();
     while (work.length > 0) {
-      const { digest, mediaType } = work.pop()!;
-      if (live.has(digest)) continue;
+      const { digest, mediaType, lenient } = work.pop()!;
+      if (walked.has(digest)) continue;
+      walked.add(digest);
       live.add(digest);
       if (!(await this.hasBlob(digest))) continue;
-      if (isManifestMediaType(mediaType)) {
+      if (lenient) {
+        // Registry content may be any OCI artifact, with layer types the image parsers refuse.
+        const refs = referencedByDocument(await this.readBlob(digest));
+        for (const d of refs.blobs) live.add(d);
+        for (const c of refs.children) work.push({ ...c, lenient: true });
+      } else if (isManifestMediaType(mediaType)) {
         const m = parseManifest(await this.readBlob(digest), `manifest ${digest}`);
         live.add(m.config.digest);
         for (const l of m.layers) live.add(l.digest);
       } else if (isIndexMediaType(mediaType)) {
         const idx = parseIndex(await this.readBlob(digest), `index ${digest}`);
-        for (const m of idx.manifests) work.push({ digest: m.digest, mediaType: m.mediaType });
+        for (const m of idx.manifests) work.push({ digest: m.digest, mediaType: m.mediaType, lenient: false });
       }
     }
     return live;
@@ -349,6 +422,33 @@ export class ContentStore {
       `${JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.ociIndex, manifests }, null, 2)}\n`,
     );
   }
+}
+
+/** What a manifest or index (of any artifact type) references: blobs directly, and child manifests. */
+function referencedByDocument(bytes: Buffer): { blobs: string[]; children: { digest: Digest; mediaType: string }[] } {
+  const blobs: string[] = [];
+  const children: { digest: Digest; mediaType: string }[] = [];
+  let doc: unknown;
+  try {
+    doc = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return { blobs, children };
+  }
+  const d = doc as { config?: { digest?: unknown }; layers?: unknown; blobs?: unknown; manifests?: unknown };
+  const digestOf = (v: unknown): string | undefined => {
+    const x = (v as { digest?: unknown } | null)?.digest;
+    return typeof x === 'string' && isDigest(x) ? x : undefined;
+  };
+  const cfg = digestOf(d.config);
+  if (cfg) blobs.push(cfg);
+  for (const list of [d.layers, d.blobs]) if (Array.isArray(list)) for (const l of list) { const x = digestOf(l); if (x) blobs.push(x); }
+  if (Array.isArray(d.manifests)) {
+    for (const m of d.manifests) {
+      const x = digestOf(m);
+      if (x) children.push({ digest: x as Digest, mediaType: String((m as { mediaType?: unknown }).mediaType ?? '') });
+    }
+  }
+  return { blobs, children };
 }
 
 const notFound = (digest: Digest, cause?: unknown): RuntimeError =>

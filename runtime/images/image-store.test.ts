@@ -195,9 +195,9 @@ describe('ImageStore as RootfsSource', () => {
 });
 
 describe('ImageStore service calls', () => {
-  it('rejects pulls as Unavailable until issue 4', async () => {
-    const store = new ImageStore({ root: newRoot() });
-    expect((await rejection(store.pullImage('busybox'), 'Unavailable')).message).toContain('pull arrives with issue 4');
+  it('rejects a pull from an unreachable registry as Unavailable naming the reference', async () => {
+    const store = new ImageStore({ root: newRoot(), registry: { insecureRegistries: ['127.0.0.1:1'] } });
+    expect((await rejection(store.pullImage('127.0.0.1:1/busybox'), 'Unavailable')).message).toContain('pull 127.0.0.1:1/busybox:latest');
   });
 
   it('reports the space and inodes the store uses', async () => {

@@ -18,11 +18,17 @@
  */
 import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Writable } from 'node:stream';
 import { RuntimeError, isRuntimeError } from '../cri/errors.ts';
-import type { ImageService, ImportOptions } from '../cri/image-service.ts';
-import type { AuthConfig, CallOptions, FilesystemUsage, Image, ImageFilter, ImageId, ImageRef } from '../cri/types.ts';
+import type { ImageService, ImportOptions, PullOptions, PushOptions } from '../cri/image-service.ts';
+import type { AuthConfig, CallOptions, FilesystemUsage, Image, ImageFilter, ImageId, ImageRef, RegistryConfig } from '../cri/types.ts';
+import { pullFromRegistry } from '../distribution/pull.ts';
+import { pushToRegistry } from '../distribution/push.ts';
+import { RegistryClient } from '../distribution/registry-client.ts';
 import { ContentStore, type ImageRecord, type Lease, type RefDatabase, type RefDatabaseDraft } from './content-store.ts';
 import { digestHex, type Digest } from './digest.ts';
+import { commitImage, type CommitInput, type CommitResult } from './commit.ts';
+import { exportImage, type ExportFormat, type ExportOptions } from './export.ts';
 import { importFromPath } from './import.ts';
 import { parseImageConfig, parseManifest, toImageConfig, type Descriptor, type ImageManifest, type OciImageConfig } from './oci.ts';
 import { formatReference, parseReference, referenceName, type ImageReference } from './reference.ts';
@@ -32,6 +38,8 @@ import { unpackLayer } from './unpack.ts';
 export interface ImageStoreOptions {
   /** Data directory of the store (e.g. `/var/lib/berth/images`); created if missing. */
   readonly root: string;
+  /** Insecure registries and extra CAs for pulls and pushes that do not pass their own. */
+  readonly registry?: RegistryConfig;
 }
 
 /** An image whose blobs are stored, to be recorded by `ImageStore.recordImage`. */
@@ -81,9 +89,11 @@ export class ImageStore implements ImageService, RootfsSource {
   private readonly unpacking = new Map<string, Promise<string>>();
   private readonly manifests = new Map<string, ImageManifest>();
   private readonly configs = new Map<string, OciImageConfig>();
+  private readonly registry: RegistryConfig;
 
   constructor(opts: ImageStoreOptions) {
     this.root = opts.root;
+    this.registry = opts.registry ?? {};
     this.layersDir = join(opts.root, 'layers');
     this.tmpDir = join(opts.root, 'tmp');
   }
@@ -128,9 +138,67 @@ export class ImageStore implements ImageService, RootfsSource {
     return r ? this.toImage(store, r.record) : undefined;
   }
 
-  /** Not yet: rejects with `Unavailable` until pulling lands (issue 4). */
-  async pullImage(ref: ImageRef, _auth?: AuthConfig, _opts?: CallOptions): Promise<ImageId> {
-    throw new RuntimeError('Unavailable', `cannot pull ${JSON.stringify(ref)}: pull arrives with issue 4; import the image instead`);
+  /**
+   * Pulls `ref` (normalised; `latest` when it has neither tag nor digest) from
+   * its registry (`runtime/distribution`), unpacks it, and points the tag and
+   * `name@<manifest digest>` at it (for an index, the host platform's manifest
+   * digest: a reference by index digest is not recorded). Blobs of a failed
+   * pull stay until the next garbage collection, so a retry does not fetch
+   * them again. Rejects as `ImageService.pullImage` says.
+   */
+  async pullImage(ref: ImageRef, auth?: AuthConfig, opts: PullOptions = {}): Promise<ImageId> {
+    const parsed = parseReference(ref);
+    const store = await this.content();
+    const credentials = auth ?? opts.auth;
+    const client = new RegistryClient({ domain: parsed.domain, registry: opts.registry ?? this.registry, ...(credentials && { credentials }) });
+    const lease = store.lease();
+    try {
+      const pulled = await pullFromRegistry({ store, client }, {
+        ref: parsed, lease,
+        ...(opts.signal && { signal: opts.signal }),
+        ...(opts.onProgress && { onProgress: opts.onProgress }),
+      });
+      const refs: ImageReference[] = [{ domain: parsed.domain, path: parsed.path, digest: pulled.manifest.digest }];
+      if (parsed.digest === undefined) refs.push({ domain: parsed.domain, path: parsed.path, tag: parsed.tag ?? 'latest' });
+      return await this.recordImage({ ...pulled, refs, lease, ...(opts.signal && { signal: opts.signal }) });
+    } finally {
+      lease.release();
+      client.close();
+    }
+  }
+
+  /**
+   * Pushes the image `ref` resolves to (as `imageStatus`) to `target` with
+   * `runtime/distribution`; blobs are mounted from another repository of the
+   * target registry when the image has a reference there. Resolves with the
+   * manifest digest. Rejects `NotFound` when `ref` names no image, else as
+   * `ImageService.pushImage` says.
+   */
+  async pushImage(ref: ImageRef, target: ImageRef, opts: PushOptions = {}): Promise<string> {
+    const store = await this.content();
+    const dest = parseReference(target);
+    const r = this.resolve(store.refDb, ref);
+    if (!r) throw new RuntimeError('NotFound', `push ${target}: image ${JSON.stringify(ref)} not found`);
+    const record = r.record;
+    const manifestBytes = await store.readBlob(record.manifestDigest);
+    const manifest = await this.manifestOf(store, record);
+    const mountFrom = refsOf(store.refDb, record.id).map((x) => parseReference(x)).filter((x) => x.domain === dest.domain).map((x) => x.path);
+    const client = new RegistryClient({ domain: dest.domain, registry: opts.registry ?? this.registry, ...(opts.auth && { credentials: opts.auth }) });
+    try {
+      const result = await pushToRegistry({ store, client }, {
+        target: dest,
+        manifest: { mediaType: record.manifestMediaType, digest: record.manifestDigest, size: record.manifestSize },
+        manifestBytes,
+        blobs: [manifest.config, ...manifest.layers],
+        mountFrom,
+        ...(opts.chunkSizeBytes !== undefined && { chunkSizeBytes: opts.chunkSizeBytes }),
+        ...(opts.signal && { signal: opts.signal }),
+        ...(opts.onProgress && { onProgress: opts.onProgress }),
+      });
+      return result.digest;
+    } finally {
+      client.close();
+    }
   }
 
   /**
@@ -279,6 +347,28 @@ export class ImageStore implements ImageService, RootfsSource {
     };
     await walk(this.root);
     return [{ mountpoint: this.root, usedBytes, inodesUsed }];
+  }
+
+  // ---- commit and export --------------------------------------------------
+
+  /**
+   * Makes a new image from `input.baseImage` plus the overlayfs upper directory
+   * `input.upperDir` as its top layer (whiteouts converted to OCI ones), with
+   * `input.changes` applied to the config, and tags it with `input.tags`
+   * (`docker commit`). The caller keeps the directory still (pauses the
+   * container). Rejects as `commitImage` does; a failed commit stores nothing.
+   */
+  commit(input: CommitInput): Promise<CommitResult> {
+    return commitImage(this, input);
+  }
+
+  /**
+   * Writes the images `refs` name as one `oci-archive` or `docker-archive`
+   * tarball to `out` (a stream or a file path), readable by `importImage`,
+   * skopeo, podman and Docker (`docker save`). Rejects as `exportImage` does.
+   */
+  exportImages(refs: readonly ImageRef[], format: ExportFormat, out: Writable | string, opts?: ExportOptions): Promise<void> {
+    return exportImage(this, refs, format, out, opts);
   }
 
   // ---- RootfsSource --------------------------------------------------------

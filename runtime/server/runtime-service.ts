@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { RuntimeError } from '../cri/errors.ts';
 import type { RuntimeService } from '../cri/runtime-service.ts';
 import type {
+  AttachRequest,
+  AttachStreams,
   CallOptions,
   ContainerConfig,
   ContainerEvent,
@@ -18,6 +20,7 @@ import type {
   RuntimeContainer,
   RuntimeVersion,
 } from '../cri/types.ts';
+import type { CommitResult } from '../images/commit.ts';
 import type { RootfsSource } from '../images/rootfs-source.ts';
 import { removeCgroup } from '../oci/cgroups.ts';
 import { DEFAULT_CONMON } from '../oci/conmon.ts';
@@ -26,6 +29,8 @@ import { Runc } from '../oci/runc.ts';
 import { cgroupsPathFor } from '../oci/spec.ts';
 import { loadRecords } from '../task/record.ts';
 import { Task } from '../task/task.ts';
+import { attach } from './container-attach.ts';
+import { commitContainer, containerLayer, type CommitContainerOptions, type ContainerLayer } from './container-commit.ts';
 import { containerStatus } from './container-status.ts';
 import { createContainer } from './container-create.ts';
 import { exec, execSync } from './container-exec.ts';
@@ -163,6 +168,11 @@ export class RuncRuntimeService implements RuntimeService {
     return exec(this.ctx, id, req, opts);
   }
 
+  async attach(id: ContainerId, req: AttachRequest, opts?: CallOptions): Promise<AttachStreams> {
+    await this.guard();
+    return attach(this.ctx, id, req, opts);
+  }
+
   async *logs(id: ContainerId, logOpts?: LogOptions, opts?: CallOptions): AsyncIterable<LogLine> {
     await this.guard();
     yield* logs(this.ctx, id, logOpts, opts);
@@ -171,6 +181,18 @@ export class RuncRuntimeService implements RuntimeService {
   events(opts?: CallOptions): AsyncIterable<ContainerEvent> {
     if (this.closed) throw new RuntimeError('Unavailable', 'the runtime service is closed');
     return events(this.ctx, opts);
+  }
+
+  /** The container's writable layer and base image (see `containerLayer`). Rejects `NotFound`. */
+  async containerLayer(id: ContainerId): Promise<ContainerLayer> {
+    await this.guard();
+    return containerLayer(this.ctx, id);
+  }
+
+  /** `docker commit`: the container's layer on its image as a new image in `opts.images`, paused meanwhile (see `commitContainer`). */
+  async commitContainer(id: ContainerId, opts: CommitContainerOptions): Promise<CommitResult> {
+    await this.guard();
+    return commitContainer(this.ctx, id, opts);
   }
 
   /** Runs the safety-net sweep now (one `runc list`); for tests and the agent's resync. */

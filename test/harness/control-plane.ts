@@ -3,6 +3,7 @@
  * a free port, real HTTPS with the generated CA and token, and helpers to call the
  * API and to run the real `kubectl` against it. `stop()` removes everything.
  */
+import type { RegistryConfig } from '../../runtime/cri/index.ts';
 import { execFile } from 'node:child_process';
 import https from 'node:https';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -75,6 +76,8 @@ export interface ControlPlaneOptions {
   readonly nodeGracePeriodMs?: number;
   /** Default 1 s (production: 10 s). */
   readonly heartbeatIntervalMs?: number;
+  /** How the agent reaches registries (e.g. a test registry on plain HTTP). */
+  readonly registry?: RegistryConfig;
 }
 
 /** Starts a control plane; call `stop()` (e.g. in `onTestFinished`). */
@@ -94,6 +97,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       nodeName: opts.nodeName ?? 'node-1',
       heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 1_000,
       ...(opts.nodeGracePeriodMs !== undefined ? { nodeGracePeriodMs: opts.nodeGracePeriodMs } : {}),
+      ...(opts.registry ? { registry: opts.registry } : {}),
     });
   let server = await start('127.0.0.1:0');
   let agent = new https.Agent({ ca: server.caPem, keepAlive: true });

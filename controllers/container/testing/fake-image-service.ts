@@ -66,7 +66,12 @@ export class FakeImageService implements ImageService {
 
   async pullImage(ref: ImageRef, _auth?: AuthConfig, _opts?: CallOptions): Promise<ImageId> {
     this.calls.push('pullImage');
-    throw new RuntimeError('Unavailable', `cannot pull ${JSON.stringify(ref)}: pull arrives with issue 4; import the image instead`);
+    throw new RuntimeError('Unavailable', `cannot pull ${JSON.stringify(ref)}: the fake image service has no registry; import the image instead`);
+  }
+
+  async pushImage(ref: ImageRef, target: ImageRef, _opts?: CallOptions): Promise<string> {
+    this.calls.push('pushImage');
+    throw new RuntimeError('Unavailable', `cannot push ${JSON.stringify(ref)} to ${JSON.stringify(target)}: the fake image service has no registry`);
   }
 
   async importImage(path: string, opts: ImportOptions = {}): Promise<ImageId> {

@@ -184,6 +184,8 @@ export interface TarWriteHeader {
   readonly gname?: string;
   readonly devmajor?: number;
   readonly devminor?: number;
+  /** Extended attributes, written as pax `SCHILY.xattr.<name>` records (binary values allowed). */
+  readonly xattrs?: Readonly<Record<string, Uint8Array>>;
 }
 
 function putString(b: Buffer, start: number, len: number, s: string): boolean {
@@ -213,7 +215,7 @@ function splitUstarName(name: string): [string, string] | undefined {
   return undefined;
 }
 
-function headerBlock(h: TarWriteHeader, flag: string, name: [string, string], pax: Map<string, string>): Buffer {
+function headerBlock(h: TarWriteHeader, flag: string, name: [string, string], pax: Map<string, string | Buffer>): Buffer {
   const b = Buffer.alloc(BLOCK_SIZE);
   putString(b, 0, 100, name[1]);
   const fields: [number, number, number, string][] = [
@@ -254,13 +256,14 @@ export const paddingFor = (size: number): number => (BLOCK_SIZE - (size % BLOCK_
  */
 export function encodeHeader(h: TarWriteHeader): Buffer {
   const name = h.type === 'directory' && !h.name.endsWith('/') ? `${h.name}/` : h.name;
-  const pax = new Map<string, string>();
+  const pax = new Map<string, string | Buffer>();
   let split = splitUstarName(name);
   if (split === undefined) {
     pax.set('path', name);
     split = ['', Buffer.from(name).subarray(0, 99).toString('latin1').replace(/[^\x20-\x7e]/g, '_')];
   }
   const block = headerBlock(h, FLAG_OF[h.type], split, pax);
+  for (const key of Object.keys(h.xattrs ?? {}).sort()) pax.set(`SCHILY.xattr.${key}`, Buffer.from(h.xattrs![key]!));
   if (pax.size === 0) return block;
   const body = encodePaxRecords(pax);
   const paxHeader = headerBlock(
