@@ -278,9 +278,9 @@ describe('ContainerReconciler', () => {
     images.addArchive('/srv/images/busybox-oci.tar');
     const { client, runtime } = await startAgent(cp, { images, withImageController: true, imageRetryMs: 60_000 });
     await client.create(container('later'));
-    const pending = await waitForPhase(client, 'later', 'Pending', (c) => expect(c.status?.reason).toBe('ImageNotPresent'));
-    expect(pending.status?.message).toBe('image "busybox" is not present on node n1; create an Image with spec.source.import, or pull (issue 4)');
-    expect(findCondition(pending.status?.conditions, 'ImageReady')).toMatchObject({ status: 'False', reason: 'ImageNotPresent' });
+    const pending = await waitForPhase(client, 'later', 'Pending', (c) => expect(c.status?.reason).toBe('ErrImagePull'));
+    expect(pending.status?.message).toMatch(/^image "busybox" is not present on node n1 and cannot be pulled: .*; create an Image for it or make it pullable$/);
+    expect(findCondition(pending.status?.conditions, 'ImageReady')).toMatchObject({ status: 'False', reason: 'ErrImagePull' });
     expect(findCondition(pending.status?.conditions, 'Reconciling')).toMatchObject({ status: 'True' });
     expect(runtime.containers.size).toBe(0);
 
@@ -293,16 +293,16 @@ describe('ContainerReconciler', () => {
     });
     const running = await waitForPhase(client, 'later', 'Running');
     expect(findCondition(running.status?.conditions, 'ImageReady')).toMatchObject({ status: 'True' });
-    await vi.waitFor(async () => expect(await eventReasons(client, 'later')).toEqual(expect.arrayContaining(['ImageNotPresent', 'Pulled', 'Started'])), WAIT);
+    await vi.waitFor(async () => expect(await eventReasons(client, 'later')).toEqual(expect.arrayContaining(['Pulling', 'ErrImagePull', 'Pulled', 'Started'])), WAIT);
   });
 
-  it('fails imagePullPolicy Always with ErrImagePull while pulling is not available, and Never with ErrImageNeverPull', async () => {
+  it('fails imagePullPolicy Always with ErrImagePull when the pull fails, and Never with ErrImageNeverPull', async () => {
     const cp = await controlPlane();
     const { client } = await startAgent(cp);
     await client.create(container('always', { imagePullPolicy: 'Always' }));
     await client.create(container('never', { image: 'nginx', imagePullPolicy: 'Never' }));
     const a = await waitForPhase(client, 'always', 'Pending', (c) => expect(c.status?.reason).toBe('ErrImagePull'));
-    expect(a.status?.message).toMatch(/pulling arrives with issue 4/);
+    expect(a.status?.message).toMatch(/cannot be pulled \(imagePullPolicy Always\): .*the fake image service has no registry/);
     const n = await waitForPhase(client, 'never', 'Pending', (c) => expect(c.status?.reason).toBe('ErrImageNeverPull'));
     expect(findCondition(n.status?.conditions, 'ImageReady')).toMatchObject({ status: 'False', reason: 'ErrImageNeverPull' });
   });

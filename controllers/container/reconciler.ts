@@ -7,6 +7,7 @@
 import type { Condition, ContainerPhase, ContainerStatus as ApiContainerStatus } from '../../api/types/index.ts';
 import {
   isRuntimeError,
+  type AuthConfig,
   type ContainerConfig,
   type ContainerId,
   type ContainerStatus,
@@ -16,7 +17,9 @@ import {
 } from '../../runtime/cri/index.ts';
 import {
   findCondition,
+  isNotFound,
   realClock,
+  Secret,
   setCondition,
   TerminalError,
   toConditionTime,
@@ -30,6 +33,7 @@ import {
   type Request,
   type Result,
 } from '../framework/index.ts';
+import { CredentialsError, credentialsFor } from '../image/credentials.ts';
 import { InvalidSpecError, toContainerConfig, unimplementedFields } from './container-config.ts';
 import {
   LABEL_BACKOFF_STEP,
@@ -278,24 +282,49 @@ export class ContainerReconciler implements Reconciler {
     return this.statusOf(id, ctx);
   }
 
-  /** The image problem that prevents a create, or undefined when the image is usable. */
+  /**
+   * Makes the image usable as `imagePullPolicy` says — `Always`: pull before each
+   * create; `IfNotPresent` (default): pull only when no local image has the reference;
+   * `Never`: never pull — with the credentials of `imagePullSecrets`. Resolves with the
+   * problem that prevents a create, or undefined when the image is there.
+   */
   private async checkImage(ctx: ReconcileContext, obj: Container): Promise<Waiting | undefined> {
-    const { images, nodeName } = this.deps;
+    const { images, nodeName, recorder } = this.deps;
     const ref = obj.spec.image;
     const policy = obj.spec.imagePullPolicy ?? 'IfNotPresent';
-    if (policy === 'Always') {
-      try {
-        await images.pullImage(ref, undefined, { signal: ctx.signal });
-        return undefined;
-      } catch (err) {
-        return { reason: 'ErrImagePull', message: `cannot pull image ${JSON.stringify(ref)} (imagePullPolicy Always): ${(err as Error).message}; pulling arrives with issue 4, use imagePullPolicy IfNotPresent with an imported Image` };
-      }
-    }
-    if (await images.imageStatus(ref, { signal: ctx.signal })) return undefined;
+    if (policy !== 'Always' && (await images.imageStatus(ref, { signal: ctx.signal }))) return undefined;
     if (policy === 'Never') {
-      return { reason: 'ErrImageNeverPull', message: `image ${JSON.stringify(ref)} is not present on node ${nodeName} and imagePullPolicy is Never; create an Image with spec.source.import` };
+      return { reason: 'ErrImageNeverPull', message: `image ${JSON.stringify(ref)} is not present on node ${nodeName} and imagePullPolicy is Never; create an Image for it` };
     }
-    return { reason: 'ImageNotPresent', message: `image ${JSON.stringify(ref)} is not present on node ${nodeName}; create an Image with spec.source.import, or pull (issue 4)` };
+    try {
+      const auth = await this.pullCredentials(ctx, obj);
+      void recorder?.normal(obj, 'Pulling', `pulling image ${JSON.stringify(ref)}`);
+      const started = Date.now();
+      await images.pullImage(ref, auth, { signal: ctx.signal });
+      void recorder?.normal(obj, 'Pulled', `pulled image ${JSON.stringify(ref)} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      return undefined;
+    } catch (err) {
+      const why = err instanceof CredentialsError || isRuntimeError(err) ? err.message : (err as Error).message;
+      const present = policy === 'IfNotPresent' ? '' : ' (imagePullPolicy Always)';
+      return { reason: 'ErrImagePull', message: `image ${JSON.stringify(ref)} is not present on node ${nodeName} and cannot be pulled${present}: ${why}; create an Image for it or make it pullable` };
+    }
+  }
+
+  /** The registry credentials of the first `imagePullSecrets` entry that has some for the image's registry. */
+  private async pullCredentials(ctx: ReconcileContext, obj: Container): Promise<AuthConfig | undefined> {
+    const ns = obj.metadata.namespace ?? '';
+    for (const { name } of obj.spec.imagePullSecrets ?? []) {
+      let secret: Secret;
+      try {
+        secret = await this.deps.client.get(Secret, ns, name, { signal: ctx.signal });
+      } catch (err) {
+        if (isNotFound(err)) throw new CredentialsError(`imagePullSecrets: secret ${ns}/${name} not found`);
+        throw err;
+      }
+      const auth = credentialsFor(secret, obj.spec.image);
+      if (auth) return auth;
+    }
+    return undefined;
   }
 
   private async stopAndRemove(ctx: ReconcileContext, obj: Container, c: RuntimeContainer, why: string): Promise<void> {

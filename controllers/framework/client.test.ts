@@ -68,16 +68,33 @@ describe('ApiClient', () => {
   it('adds and removes finalizers only when needed', async () => {
     const { cp, client } = await setup();
     const v = await client.create(volume('v-fin'));
-    const before = await requests(cp, 'PUT', 'volumes');
+    const before = await requests(cp, 'PATCH', 'volumes');
     const withF = await client.ensureFinalizer(v, 'berth.dev/test');
     expect(withF.metadata.finalizers).toEqual(['berth.dev/test']);
     expect(await client.ensureFinalizer(withF, 'berth.dev/test')).toBe(withF);
-    await vi.waitFor(async () => expect(await requests(cp, 'PUT', 'volumes')).toBe(before + 1));
+    await vi.waitFor(async () => expect(await requests(cp, 'PATCH', 'volumes')).toBe(before + 1));
     const without = await client.removeFinalizer(withF, 'berth.dev/test');
     expect(without.metadata.finalizers ?? []).toEqual([]);
     expect(await client.removeFinalizer(without, 'berth.dev/test')).toBe(without);
-    await vi.waitFor(async () => expect(await requests(cp, 'PUT', 'volumes')).toBe(before + 2));
+    await vi.waitFor(async () => expect(await requests(cp, 'PATCH', 'volumes')).toBe(before + 2));
     expect(v.metadata.finalizers).toBeUndefined(); // the argument is never mutated
+  });
+
+  it('adds a finalizer to a stale copy after a status write, but not over a concurrent finalizer change', async () => {
+    const { client } = await setup();
+    const v = await client.create(volume('v-fin-race'));
+    // someone else writes status (and labels) after our copy was read: no conflict, nothing of theirs lost
+    await client.updateStatus({ ...v, status: { phase: 'Available' } } as typeof v);
+    await client.patch(Volume, 'default', 'v-fin-race', { metadata: { labels: { x: 'y' } } });
+    const withF = await client.ensureFinalizer(v, 'berth.dev/a');
+    expect(withF.metadata.finalizers).toEqual(['berth.dev/a']);
+    expect(withF.metadata.labels).toEqual({ x: 'y' });
+    expect((withF.status as { phase?: string }).phase).toBe('Available');
+    // someone else changed the finalizers since: refused, theirs kept
+    await client.ensureFinalizer(withF, 'berth.dev/b');
+    await expect(client.ensureFinalizer(withF, 'berth.dev/c')).rejects.toMatchObject({ code: 422 });
+    expect((await client.get(Volume, 'default', 'v-fin-race')).metadata.finalizers).toEqual(['berth.dev/a', 'berth.dev/b']);
+    await client.patch(Volume, 'default', 'v-fin-race', { metadata: { finalizers: null } });
   });
 
   it('writes status only when it differs, ignoring key order', async () => {

@@ -78,6 +78,7 @@ export interface WatchOptions {
 }
 
 const MERGE_PATCH = 'application/merge-patch+json';
+const JSON_PATCH = 'application/json-patch+json';
 const APPLY_PATCH = 'application/apply-patch+yaml';
 
 /**
@@ -195,20 +196,34 @@ export class ApiClient {
 
   /**
    * Adds finalizer `f` to `obj` unless it is there already (then no request is made).
-   * Conditional on `obj`'s resourceVersion: Conflict if it is stale. Resolves with the
-   * object as stored.
+   * A JSON patch of `metadata.finalizers` alone, conditional on the finalizers `obj`
+   * has (and on its uid): a concurrent write of status or spec does not make it
+   * conflict, a concurrent change of the finalizers does (422, the `test` failing).
+   * Resolves with the object as stored.
    */
   async ensureFinalizer<T extends KubeObject>(obj: T, f: string, opts: WriteOptions = {}): Promise<T> {
     const have = obj.metadata.finalizers ?? [];
     if (have.includes(f)) return obj;
-    return this.update({ ...obj, metadata: { ...obj.metadata, finalizers: [...have, f] } }, opts);
+    const guard = have.length > 0 ? { op: 'test', path: '/metadata/finalizers', value: have } : { op: 'test', path: '/metadata/uid', value: obj.metadata.uid };
+    return this.patchFinalizers(obj, [guard, { op: 'add', path: '/metadata/finalizers', value: [...have, f] }], opts);
   }
 
   /** Removes finalizer `f` from `obj` if present (otherwise no request). Conditional like `ensureFinalizer`. */
   async removeFinalizer<T extends KubeObject>(obj: T, f: string, opts: WriteOptions = {}): Promise<T> {
     const have = obj.metadata.finalizers ?? [];
     if (!have.includes(f)) return obj;
-    return this.update({ ...obj, metadata: { ...obj.metadata, finalizers: have.filter((x) => x !== f) } }, opts);
+    return this.patchFinalizers(obj, [{ op: 'test', path: '/metadata/finalizers', value: have }, { op: 'replace', path: '/metadata/finalizers', value: have.filter((x) => x !== f) }], opts);
+  }
+
+  private async patchFinalizers<T extends KubeObject>(obj: T, ops: readonly object[], opts: WriteOptions): Promise<T> {
+    const kind = this.kindOf(obj);
+    const out = await this.send<T>('PATCH', objectPath(kind, this.namespaceOf(kind, obj), obj.metadata.name ?? ''), opts, {
+      body: ops,
+      contentType: JSON_PATCH,
+      query: this.writeQuery(opts),
+    });
+    this.writes.record(kind, out);
+    return out;
   }
 
   /**

@@ -322,8 +322,8 @@ if (missing) {
       expect(pending.status.phase).toBe('Pending');
       const cond = pending.status.conditions.find((c: any) => c.type === 'ImageReady');
       log(`step 7: ImageReady=False ${cond.reason}: ${cond.message}`);
-      expect(cond).toMatchObject({ status: 'False', reason: 'ImageNotPresent' });
-      expect(cond.message).toContain('"later:1" is not present on node e2e');
+      expect(cond).toMatchObject({ status: 'False', reason: 'ErrImagePull' });
+      expect(cond.message).toContain('"later:1" is not present on node e2e and cannot be pulled');
 
       const ready = kubectl(['wait', '--for=condition=Ready', 'ctr/late', '--timeout=30s']);
       await new Promise((r) => setTimeout(r, 300)); // kubectl wait is now watching

@@ -152,6 +152,17 @@ if (missing) {
       await vi.waitFor(async () => expect((await cp.request('GET', `${NS}/images/snap`)).status).toBe(404), { timeout: 20_000, interval: 100 });
       expect(await cp.server.images!.imageStatus('snap:1')).toBeUndefined();
 
+      log('a Container pulls what it lacks (imagePullPolicy IfNotPresent) with its imagePullSecrets');
+      await create('containers', container('nocreds', { image: `${berthRegistry}/team/snap:1`, restartPolicy: 'Never' }));
+      await vi.waitFor(async () => {
+        const c = (await cp.request('GET', `${NS}/containers/nocreds`)).body;
+        expect(c.status?.reason).toBe('ErrImagePull');
+        expect(c.status?.message).toMatch(/cannot be pulled: .*unauthorized/i);
+      }, { timeout: 30_000, interval: 100 });
+      await create('containers', container('auto', { image: `${berthRegistry}/team/snap:1`, imagePullSecrets: [{ name: 'berth-registry' }], restartPolicy: 'Never' }));
+      expect((await waitPhase('auto', 'Exited')).status.exitCode).toBe(0);
+      expect(await logsOf('auto')).toBe('committed\n');
+
       await create('images', image('from-berth', { source: { pull: { reference: `${berthRegistry}/team/snap:1`, credentialsSecret: 'berth-registry' } }, tags: ['snap:berth'] }));
       await create('images', image('from-debian', { source: { pull: { reference: `${debian.domain}/team/snap:1` } }, tags: ['snap:debian'] }));
       const fromBerth = await waitImage('from-berth', (s) => s.phase === 'Ready');

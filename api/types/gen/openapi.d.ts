@@ -211,6 +211,11 @@ export interface components {
             /** @description When present, indicates that modifications should not be persisted. The only valid value is All. */
             dryRun?: "All"[];
         };
+        /** @description LocalObjectReference names an object in the same namespace. */
+        LocalObjectReference: {
+            /** @description Name of the referent. */
+            name: string;
+        };
         /** @description EnvVar is an environment variable set in the container. */
         EnvVar: {
             /** @description Name of the environment variable. */
@@ -330,6 +335,8 @@ export interface components {
              * @enum {string}
              */
             imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
+            /** @description Secrets in the same namespace (kubernetes.io/dockerconfigjson, as made by kubectl create secret docker-registry) holding credentials for pulling the image; the first with an entry for the image's registry is used. */
+            imagePullSecrets?: components["schemas"]["LocalObjectReference"][];
             /** @description Entrypoint of the process, replacing the image's ENTRYPOINT. Not run in a shell. Absent: the image's ENTRYPOINT. */
             command?: string[];
             /** @description Arguments to the entrypoint, replacing the image's CMD. Absent: the image's CMD. */
