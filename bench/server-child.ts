@@ -19,7 +19,9 @@ import readline from 'node:readline';
 import v8 from 'node:v8';
 import { startServer } from '../cli/server.ts';
 import { createLogger } from '../cli/logger.ts';
+import { tuneV8ForDaemon } from '../cli/v8-tuning.ts';
 
+tuneV8ForDaemon(); // as `berth server` does
 const dataDir = process.argv[2];
 if (!dataDir) {
   process.stderr.write('usage: server-child.ts DATA_DIR\n');

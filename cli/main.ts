@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { parseListen } from './listen.ts';
 import { BERTH_VERSION } from './runtime-kind.ts';
+import { tuneV8ForDaemon } from './v8-tuning.ts';
 import type { RegistryConfig } from '../runtime/cri/types.ts';
 import { createLogger, LOG_LEVELS } from './logger.ts';
 import { startMetricsListener, type MetricsListener } from './metrics-listener.ts';
@@ -99,6 +100,7 @@ export function buildProgram(): Command {
     .addOption(registryCaOption())
     .addOption(logLevelOption())
     .action(async (o: { dataDir: string; listen: string; host?: string[]; runtime?: 'runc' | 'fake' | 'none'; nodeName: string; controllers: boolean; nodeGracePeriod?: number; insecureRegistry?: string[]; registryCa?: string; logLevel: string }) => {
+      tuneV8ForDaemon();
       const registry = registryConfig(o);
       const server = await startServer({
         ...(registry ? { registry } : {}),
@@ -124,6 +126,7 @@ export function buildProgram(): Command {
     .addOption(metricsListenOption())
     .addOption(logLevelOption())
     .action(async (o: { kubeconfig: string; leaderElect: boolean; nodeGracePeriod?: number; metricsListen?: string; logLevel: string }) => {
+      tuneV8ForDaemon();
       const logger = createLogger({ level: o.logLevel, name: 'berth-controllers' });
       const registry = processRegistry();
       const [{ ApiClient }, { startControllers }] = await Promise.all([import('../controllers/framework/client.ts'), import('./controllers.ts')]);
@@ -158,6 +161,7 @@ export function buildProgram(): Command {
     .addOption(metricsListenOption())
     .addOption(logLevelOption())
     .action(async (o: { kubeconfig: string; nodeName: string; dataDir: string; role: 'manager' | 'worker'; runtime: 'runc' | 'fake'; streamListen: string; streamAdvertise?: string; insecureRegistry?: string[]; registryCa?: string; metricsListen?: string; logLevel: string }) => {
+      tuneV8ForDaemon();
       const logger = createLogger({ level: o.logLevel, name: 'berth-agent' });
       const metricsRegistry = processRegistry();
       const [{ ApiClient }, { openNodeRuntime, startAgent, startAgentStreams, ensureAgentPki }] = await Promise.all([import('../controllers/framework/client.ts'), import('./agent.ts')]);
