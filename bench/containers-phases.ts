@@ -77,9 +77,12 @@ export function phasesFromLog(logPath: string, runs: readonly RunTimes[]): Phase
     const lines = log.filter(within);
     const arrival = (l: LogLine) => l.atMs - (l.durationMs ?? 0);
     const create = lines.find((l) => l.msg === 'request' && l.method === 'POST' && l.path === '/apis/berth.dev/v1/namespaces/default/containers' && l.code === 201);
-    const bind = lines.find((l) => l.msg === 'request' && l.method === 'PATCH' && l.path === objectPath && l.code === 200);
-    // The agent's finalizer write is a PUT of the object; it may fail on a conflict and be retried.
-    const agentPuts = lines.filter((l) => l.msg === 'request' && l.method === 'PUT' && l.path === objectPath);
+    // Two PATCHes of the object: the scheduler's bind, then the agent's finalizer (a JSON patch
+    // conditional on the finalizers only; it may fail and be retried).
+    const patches = lines.filter((l) => l.msg === 'request' && l.method === 'PATCH' && l.path === objectPath);
+    const bindIndex = patches.findIndex((l) => l.code === 200);
+    const bind = patches[bindIndex];
+    const agentPuts = bindIndex < 0 ? [] : patches.slice(bindIndex + 1);
     const finalizerDone = agentPuts.find((l) => l.code === 200);
     const created = lines.find((l) => l.msg === 'container created' && finalizerDone && l.atMs >= finalizerDone.atMs - 1);
     const statusWrites = lines.filter((l) => l.msg === 'request' && l.method === 'PUT' && l.path === `${objectPath}/status` && l.code === 200);
@@ -105,6 +108,6 @@ export function conflictedRuns(logPath: string, runs: readonly RunTimes[]): numb
   const log = readLog(logPath);
   return runs.filter((run) => {
     const objectPath = `/apis/berth.dev/v1/namespaces/default/containers/${run.name}`;
-    return log.some((l) => l.atMs >= run.postSentAbsMs - 1 && l.atMs <= run.runningSeenAbsMs + 1 && l.msg === 'request' && l.path?.startsWith(objectPath) && (l.code === 409 || l.code === 500));
+    return log.some((l) => l.atMs >= run.postSentAbsMs - 1 && l.atMs <= run.runningSeenAbsMs + 1 && l.msg === 'request' && l.path?.startsWith(objectPath) && (l.code === 409 || l.code === 422 || l.code === 500));
   }).length;
 }
