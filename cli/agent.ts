@@ -144,6 +144,10 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
 
 export interface AgentStreamsOptions {
   readonly runtime: RuntimeService;
+  /** Serves image exports. */
+  readonly images?: ImageService;
+  /** Serves the build logs kept there. */
+  readonly buildLogDir?: string;
   /** `host:port` to listen on; port 0 picks a free one. */
   readonly listen: string;
   /** The bearer token the API server presents (see `startAgentStreams`). Default: a random one. */
@@ -175,7 +179,14 @@ export interface AgentStreams {
  */
 export async function startAgentStreams(opts: AgentStreamsOptions): Promise<AgentStreams> {
   const token = opts.token ?? randomBytes(32).toString('base64url');
-  const streams = createStreamServer({ runtime: opts.runtime, token, logger: opts.logger.child({ component: 'stream-server' }), tls: opts.tls });
+  const streams = createStreamServer({
+    runtime: opts.runtime,
+    token,
+    logger: opts.logger.child({ component: 'stream-server' }),
+    tls: opts.tls,
+    ...(opts.images ? { images: opts.images } : {}),
+    ...(opts.buildLogDir ? { buildLogDir: opts.buildLogDir } : {}),
+  });
   const { host, port } = parseListen(opts.listen, '--stream-listen');
   await new Promise<void>((resolve, reject) => {
     streams.server.once('error', reject);

@@ -36,7 +36,8 @@ import type { AgentStreams, NodeRuntime, RunningAgent } from './agent.ts';
 import type { RunningControllers } from './controllers.ts';
 import { defaultRuntimeKind, whyNoRuntime, type RuntimeKind } from './runtime-kind.ts';
 import { containerStreams } from '../api/server/container-streams.ts';
-import { storeDialNode, type NodeEndpoint } from '../api/server/node-proxy.ts';
+import { storeDialNode, type DialNode, type NodeEndpoint } from '../api/server/node-proxy.ts';
+import { imageStreams } from '../api/server/image-streams.ts';
 
 /** Namespaces that exist from the first start. */
 export const INITIAL_NAMESPACES = ['default', 'berth-system'] as const;
@@ -98,6 +99,13 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** The name of some Node (the first by name), for what any node's agent can serve. */
+async function anyNodeName(store: ObjectStore): Promise<string | undefined> {
+  const nodes = RESOURCES.find((r) => r.kind === 'Node')!;
+  const list = await store.list(nodes, '', { limit: 1 });
+  return (list.items[0] as { metadata?: { name?: string } } | undefined)?.metadata?.name;
+}
+
 /** Starts the all-in-one server and resolves once it is serving. */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const { host, port } = parseListen(opts.listen ?? '127.0.0.1:7443');
@@ -146,16 +154,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // and CA its Node's annotations name, authenticated with the admin token.
   let localNode: { name: string; endpoint: NodeEndpoint } | undefined;
   const remoteNode = storeDialNode({ store, token: pki.adminToken });
-  const streams = containerStreams({
-    store,
-    authenticate,
-    dialNode: async (name) => (localNode?.name === name ? localNode.endpoint : remoteNode(name)),
-  });
+  const dialNode: DialNode = async (name) => (localNode?.name === name ? localNode.endpoint : remoteNode(name));
+  const streams = containerStreams({ store, authenticate, dialNode });
   const api = createApiServer({
     store,
     logger,
     authenticate: authenticateApi,
-    extraRouters: [registry.router, streams.router],
+    extraRouters: [registry.router, streams.router, imageStreams({ store, dialNode, nodeFor: async () => localNode?.name ?? (await anyNodeName(store)) })],
     observers: [requestLogger(logger.child({ component: 'apiserver' })), metrics.middleware()],
     metricsHandler: metrics.handler(),
     watchHooks: {
@@ -231,6 +236,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       nodeRuntime = openNodeRuntime(runtimeKind, opts.dataDir, logger, { images });
       agentStreams = await startAgentStreams({
         runtime: nodeRuntime.runtime,
+        images: nodeRuntime.images,
+        buildLogDir: nodeRuntime.buildLogDir,
         listen: '127.0.0.1:0',
         tls: { cert: pki.serverCertPem, key: pki.serverKeyPem },
         caPem: pki.caCertPem,

@@ -14,7 +14,7 @@ import express, { type NextFunction, type Request, type RequestHandler, type Res
 import { ApiError, badRequest, internalError, methodNotAllowed, notFound } from '../errors.ts';
 import type { ObjectStore } from '../registry/object-store.ts';
 import { findResource } from '../registry/resources.ts';
-import { nodeStreamPath, requestNode, type DialNode, type NodeEndpoint } from './node-proxy.ts';
+import { nodeStreamPath, proxyNodeGet, requestNode, unreachable, type DialNode, type NodeEndpoint } from './node-proxy.ts';
 import type { RequestInfo } from './request-info.ts';
 
 /** The streaming subresources of `containers`, for discovery (kube lists `pods/log` as kind Pod, `pods/exec` as PodExecOptions). */
@@ -99,30 +99,7 @@ export function containerStreams(opts: ContainerStreamsOptions): ContainerStream
   async function proxyLog(req: Request, res: Response): Promise<void> {
     const { namespace, name } = req.params as { namespace: string; name: string };
     const endpoint = await resolve(namespace, name);
-    const upstream = requestNode(endpoint, nodeStreamPath(namespace, name, 'log', searchOf(req)));
-    res.on('close', () => upstream.destroy()); // the client went: stop following
-    await new Promise<void>((done, fail) => {
-      upstream.on('response', (agentRes) => {
-        res.status(agentRes.statusCode ?? 502);
-        res.setHeader('Content-Type', agentRes.headers['content-type'] ?? 'text/plain');
-        res.setHeader('Cache-Control', 'no-cache');
-        res.flushHeaders();
-        agentRes.on('data', (chunk: Buffer) => {
-          if (!res.write(chunk)) {
-            agentRes.pause();
-            res.once('drain', () => agentRes.resume());
-          }
-        });
-        agentRes.on('end', () => res.end());
-        agentRes.on('error', () => res.destroy());
-        done();
-      });
-      upstream.on('error', (err) => {
-        if (res.headersSent) res.destroy();
-        else fail(unreachable(endpoint, err));
-      });
-      upstream.end();
-    });
+    await proxyNodeGet(endpoint, nodeStreamPath(namespace, name, 'log', searchOf(req)), res, 'text/plain');
   }
 
   // Upgrades run through their own express app, so `authenticate` sees the request and response it expects.
@@ -209,13 +186,9 @@ function requestInfoOf(req: Request, subresource: string): RequestInfo {
   };
 }
 
-function searchOf(req: Request): string {
+export function searchOf(req: Request): string {
   const i = req.originalUrl.indexOf('?');
   return i < 0 ? '' : req.originalUrl.slice(i);
-}
-
-function unreachable(endpoint: NodeEndpoint, err: Error): ApiError {
-  return new ApiError('ServiceUnavailable', 503, `error dialing the node's stream server ${endpoint.url}: ${err.message}`, undefined, { cause: err });
 }
 
 /** Joins two upgraded connections; when either ends or fails, both go. */

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { groupsOf, RESOURCES, type ResourceInfo } from '../registry/resources.ts';
 import { parseAccept } from './accept.ts';
 import { CONTAINER_STREAM_SUBRESOURCES } from './container-streams.ts';
+import { IMAGE_STREAM_SUBRESOURCES } from './image-streams.ts';
 
 const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 const STATUS_VERBS = ['get', 'patch', 'update'];
@@ -15,7 +16,8 @@ const storageVersionHash = (r: ResourceInfo): string =>
   createHash('sha256').update(`${r.group}/${r.version}/${r.kind}`).digest('base64').slice(0, 11);
 
 /** The streaming subresources served for `r` (container-streams.ts): log, exec, attach of containers. */
-const streamSubresourcesOf = (r: ResourceInfo) => (r.group === 'berth.dev' && r.plural === 'containers' ? CONTAINER_STREAM_SUBRESOURCES : []);
+const streamSubresourcesOf = (r: ResourceInfo) =>
+  r.group !== 'berth.dev' ? [] : r.plural === 'containers' ? CONTAINER_STREAM_SUBRESOURCES : r.plural === 'images' ? IMAGE_STREAM_SUBRESOURCES : [];
 
 /** `APIResourceList` for one group-version. */
 export function apiResourceList(group: string, version: string) {

@@ -2,8 +2,9 @@
  * How the API server reaches a node agent's stream server (logs, exec) — the
  * apiserver → kubelet connection: which URL, which CA, which bearer token.
  */
-import http from 'node:http';
+import http, { type ServerResponse } from 'node:http';
 import https from 'node:https';
+import { ApiError } from '../errors.ts';
 import type { ObjectStore } from '../registry/object-store.ts';
 import { findResource } from '../registry/resources.ts';
 
@@ -73,4 +74,48 @@ export function requestNode(endpoint: NodeEndpoint, pathAndQuery: string, header
 /** The path of a container's stream on its node's stream server (see `controllers/node/stream-server.ts`). */
 export function nodeStreamPath(namespace: string, name: string, subresource: string, search: string): string {
   return `/containers/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/${subresource}${search}`;
+}
+
+/** The 503 for a node whose stream server cannot be reached. */
+export function unreachable(endpoint: NodeEndpoint, err: Error): ApiError {
+  return new ApiError('ServiceUnavailable', 503, `error dialing the node's stream server ${endpoint.url}: ${err.message}`, undefined, { cause: err });
+}
+
+/**
+ * Proxies a `GET` of `pathAndQuery` on the node's stream server to `res`, streaming
+ * (follow, large downloads) with back-pressure; the agent's status, content type and
+ * headers that describe the body pass through, its refusals (a `Status`) too. Stops
+ * when the client goes. Rejects with 503 when the node cannot be reached.
+ */
+export async function proxyNodeGet(endpoint: NodeEndpoint, pathAndQuery: string, res: ServerResponse, defaultType: string): Promise<void> {
+  const upstream = requestNode(endpoint, pathAndQuery);
+  res.on('close', () => upstream.destroy()); // the client went: stop following
+  await new Promise<void>((done, fail) => {
+    upstream.on('response', (agentRes) => {
+      res.statusCode = agentRes.statusCode ?? 502;
+      res.setHeader('Content-Type', agentRes.headers['content-type'] ?? defaultType);
+      for (const h of ['content-length', 'content-disposition']) if (agentRes.headers[h] !== undefined) res.setHeader(h, agentRes.headers[h]!);
+      res.setHeader('Cache-Control', 'no-cache');
+      res.flushHeaders();
+      agentRes.on('data', (chunk: Buffer) => {
+        if (!res.write(chunk)) {
+          agentRes.pause();
+          res.once('drain', () => agentRes.resume());
+        }
+      });
+      agentRes.on('end', () => res.end());
+      agentRes.on('error', () => res.destroy());
+      done();
+    });
+    upstream.on('error', (err) => {
+      if (res.headersSent) res.destroy();
+      else fail(unreachable(endpoint, err));
+    });
+    upstream.end();
+  });
+}
+
+/** Path on a node's stream server of an Image's `log` or `export`. */
+export function nodeImagePath(namespace: string, name: string, subresource: 'log' | 'export', search: string): string {
+  return `/images/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/${subresource}${search}`;
 }

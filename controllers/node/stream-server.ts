@@ -7,10 +7,14 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import type { Duplex, Readable, Writable } from 'node:stream';
-import { finished } from 'node:stream/promises';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough, type Duplex, type Readable, type Writable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { RuntimeService } from '../../runtime/cri/runtime-service.ts';
+import type { ImageService } from '../../runtime/cri/image-service.ts';
 import { isRuntimeError, type RuntimeErrorCode } from '../../runtime/cri/errors.ts';
 import type { LogLine, RuntimeContainer, StdioStreams } from '../../runtime/cri/types.ts';
 import { silentLogger, type Logger } from '../framework/logger.ts';
@@ -36,6 +40,10 @@ export interface StreamServerOptions {
   readonly logger?: Logger;
   /** Serve HTTPS with this certificate chain and key (PEM); absent: plain HTTP. */
   readonly tls?: { readonly cert: string; readonly key: string };
+  /** Exports images (`/images/NS/NAME/export`); absent: 404 there. */
+  readonly images?: Pick<ImageService, 'exportImages'>;
+  /** Where build logs are kept, `<namespace>_<name>.log` (`/images/NS/NAME/log`); absent: 404 there. */
+  readonly buildLogDir?: string;
 }
 
 export interface StreamServer {
@@ -120,6 +128,8 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
 
   async function serveHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     authorize(req);
+    const image = parseImageRoute(req);
+    if (image) return serveImage(image, req, res);
     const route = parseRoute(req);
     if (req.method !== 'GET') throw new StreamError(405, 'MethodNotAllowed', `${req.method} is not allowed on ${route.path}`);
     if (route.verb !== 'log') throw new StreamError(400, 'BadRequest', 'Upgrade request required');
@@ -152,6 +162,44 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
       };
       void session.run(start).finally(() => sessions.delete(session));
     });
+  }
+
+  /** An Image's build log (as kept) or its export (a tarball of the `ref` query's references). */
+  async function serveImage(route: ImageRoute, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'GET') throw new StreamError(405, 'MethodNotAllowed', `${req.method} is not allowed on ${route.path}`);
+    if (route.verb === 'log') {
+      if (!opts.buildLogDir) throw new StreamError(404, 'NotFound', 'this node keeps no build logs');
+      const file = join(opts.buildLogDir, `${route.namespace}_${route.name}.log`);
+      const st = await stat(file).catch(() => undefined);
+      if (!st?.isFile()) throw new StreamError(404, 'NotFound', `image ${route.namespace}/${route.name} has no build log on this node`);
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': st.size });
+      await pipeline(createReadStream(file, { end: st.size - 1 }), res).catch(() => res.destroy());
+      return;
+    }
+    if (!opts.images) throw new StreamError(404, 'NotFound', 'this node cannot export images');
+    const refs = route.query.getAll('ref');
+    if (refs.length === 0) throw new StreamError(400, 'BadRequest', 'export needs at least one ref');
+    const format = route.query.get('format') ?? 'docker-archive';
+    if (format !== 'docker-archive' && format !== 'oci-archive') throw new StreamError(400, 'BadRequest', `format must be docker-archive or oci-archive, not ${JSON.stringify(format)}`);
+    // The export writes the tarball as it reads the blobs: headers go out with the first byte.
+    const ac = new AbortController();
+    res.on('close', () => ac.abort());
+    const out = new PassThrough();
+    let started = false;
+    const sending = once(out, 'readable').then(() => {
+      started = true;
+      res.writeHead(200, { 'content-type': 'application/x-tar', 'content-disposition': `attachment; filename="${route.name}.tar"` });
+      out.pipe(res);
+    });
+    try {
+      await opts.images.exportImages(refs, format, out, { signal: ac.signal });
+      out.end();
+      await sending;
+      await finished(res).catch(() => undefined);
+    } catch (err) {
+      if (started || res.headersSent) return void res.destroy();
+      throw err;
+    }
   }
 
   async function findContainer(namespace: string, name: string): Promise<RuntimeContainer> {
@@ -198,6 +246,21 @@ interface Route {
   readonly name: string;
   readonly verb: 'log' | 'exec' | 'attach';
   readonly query: URLSearchParams;
+}
+
+interface ImageRoute {
+  readonly path: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly verb: 'log' | 'export';
+  readonly query: URLSearchParams;
+}
+
+function parseImageRoute(req: IncomingMessage): ImageRoute | undefined {
+  const url = new URL(req.url ?? '/', 'http://agent');
+  const m = /^\/images\/([^/]+)\/([^/]+)\/(log|export)$/.exec(url.pathname);
+  if (!m) return undefined;
+  return { path: url.pathname, namespace: decodeURIComponent(m[1]!), name: decodeURIComponent(m[2]!), verb: m[3] as ImageRoute['verb'], query: url.searchParams };
 }
 
 function parseRoute(req: IncomingMessage): Route {

@@ -1,3 +1,4 @@
+import type { Writable } from 'node:stream';
 import type { AuthConfig, CallOptions, FilesystemUsage, Image, ImageFilter, ImageId, ImageRef, RegistryConfig } from './types.ts';
 
 /** Progress of a long image operation (import, pull, push), bytes per layer. */
@@ -34,6 +35,9 @@ export interface PushOptions extends CallOptions {
   readonly chunkSizeBytes?: number;
 }
 
+/** Tarball formats of `exportImages`: an OCI layout in a tar, or `docker save`'s layout. */
+export type ImageArchiveFormat = 'oci-archive' | 'docker-archive';
+
 /**
  * Images on this node, shaped after CRI ImageService. Images live in a
  * content-addressed store (OCI image layout); every blob is verified by digest
@@ -68,6 +72,12 @@ export interface ImageService {
    * tarball from a path on this machine, tagging it with `tags`.
    */
   importImage(path: string, opts?: ImportOptions): Promise<ImageId>;
+  /**
+   * Writes the images `refs` name as one tarball to `out` (`docker save`), readable
+   * by `importImage`, skopeo, podman and Docker. Rejects `NotFound` for a reference
+   * that names no image.
+   */
+  exportImages(refs: readonly ImageRef[], format: ImageArchiveFormat, out: Writable, opts?: CallOptions): Promise<void>;
   /** Adds a reference to an image. */
   tagImage(ref: ImageRef, newRef: ImageRef, opts?: CallOptions): Promise<void>;
   /** Removes a reference (and the image when no reference is left and no container uses it). Idempotent. */

@@ -2,5 +2,5 @@
 export * from './types.ts';
 export * from './errors.ts';
 export type { RuntimeService } from './runtime-service.ts';
-export type { ImageService, ImageProgress, ImportOptions, PullOptions, PushOptions } from './image-service.ts';
+export type { ImageArchiveFormat, ImageService, ImageProgress, ImportOptions, PullOptions, PushOptions } from './image-service.ts';
 export type { ImageBuilder, BuildContextSource, BuildImageRequest, BuildImageResult, CommitContainerRequest, CommitContainerResult, ImageConfigChanges } from './image-builder.ts';

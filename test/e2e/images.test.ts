@@ -9,13 +9,15 @@
  *
  * Skipped unless running as root with runc, conmon, kubectl, docker-registry and skopeo.
  */
-import { existsSync } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
+import https from 'node:https';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startRegistry, type RegistryProcess } from '../../runtime/distribution/testing/registry-process.ts';
 import { CGROUP_ROOT, removeCgroup } from '../../runtime/oci/cgroups.ts';
+import { ImageStore } from '../../runtime/images/index.ts';
 import { buildBusyboxImage, type BusyboxImage } from '../fixtures/busybox-image.ts';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.ts';
 import { narrator, realContainersMissing, sweepDataDir } from './helpers.ts';
@@ -95,6 +97,14 @@ if (missing) {
       }, { timeout: 30_000, interval: 100 });
       return last;
     };
+    /** GETs `path` into `file` (binary); resolves with the status. */
+    const download = (path: string, file: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = https.get(new URL(path, cp.url), { ca: cp.server.caPem, headers: { authorization: `Bearer ${cp.server.token}` } }, (res) => {
+          res.pipe(createWriteStream(file)).on('finish', () => resolve(res.statusCode ?? 0)).on('error', reject);
+        });
+        req.on('error', reject);
+      });
     const logsOf = async (name: string) => (await cp.request('GET', `${NS}/containers/${name}/log`)).text;
 
     it('builds a multi-stage Dockerfile, runs it, commits a container, pushes to two registries, pulls it back and runs it again', async () => {
@@ -116,6 +126,18 @@ if (missing) {
       const shout = await waitPhase('shout', 'Exited');
       expect(shout.status.exitCode).toBe(0);
       expect(await logsOf('shout')).toBe('HELLO FROM THE BUILD\n');
+
+      log('the build log stays readable; the image exports as docker save does');
+      const buildLog = (await cp.request('GET', `${NS}/images/app/log`)).text;
+      expect(buildLog).toMatch(/step 2\/\d+ .*WORKDIR \/work/i);
+      expect(buildLog).toContain('tr a-z A-Z');
+      const tarPath = join(root, 'app.tar');
+      expect(await download(`${NS}/images/app/export?format=docker-archive`, tarPath)).toBe(200);
+      const elsewhere = new ImageStore({ root: join(root, 'elsewhere') });
+      const loaded = await elsewhere.importImage(tarPath);
+      expect(loaded).toBe(app.status.id);
+      expect((await elsewhere.imageStatus('app:1'))?.id).toBe(app.status.id);
+      expect((await cp.request('GET', `${NS}/images/app/export?format=zip`)).status).toBe(400);
 
       log('commit a running container');
       await create('containers', container('writer', { image: 'app:1', command: ['sh', '-c', 'echo committed > /committed.txt; rm /shout.txt; while true; do sleep 1; done'] }));

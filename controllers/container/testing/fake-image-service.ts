@@ -1,3 +1,4 @@
+import type { Writable } from 'node:stream';
 /**
  * `FakeImageService`: an in-memory `ImageService` for controller tests. Images are
  * added by `addImage` or by `importImage` of a path made importable with
@@ -67,6 +68,11 @@ export class FakeImageService implements ImageService {
   async pullImage(ref: ImageRef, _auth?: AuthConfig, _opts?: CallOptions): Promise<ImageId> {
     this.calls.push('pullImage');
     throw new RuntimeError('Unavailable', `cannot pull ${JSON.stringify(ref)}: the fake image service has no registry; import the image instead`);
+  }
+
+  async exportImages(refs: readonly ImageRef[], _format: string, _out: Writable, _opts?: CallOptions): Promise<void> {
+    this.calls.push('exportImages');
+    throw new RuntimeError('Unavailable', `cannot export ${refs.join(', ')}: the fake image service stores no content`);
   }
 
   async pushImage(ref: ImageRef, target: ImageRef, _opts?: CallOptions): Promise<string> {
