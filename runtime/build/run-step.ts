@@ -3,11 +3,7 @@
  * filesystem, output captured line by line, no network unless asked (a fresh
  * network namespace has only loopback). The runc container and its cgroup are
  * gone when this resolves or rejects, also on abort.
- *
- * runc is spawned here rather than through `runtime/oci/runc.ts`, which has no
- * foreground `run` (see the folder README).
  */
-import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -15,7 +11,7 @@ import { RuntimeError } from '../cri/errors.ts';
 import type { ContainerConfig, KeyValue } from '../cri/types.ts';
 import { removeCgroup } from '../oci/cgroups.ts';
 import { writeEtcFiles } from '../oci/etc-files.ts';
-import { DEFAULT_RUNC } from '../oci/runc.ts';
+import { Runc } from '../oci/runc.ts';
 import { buildSpec, cgroupsPathFor } from '../oci/spec.ts';
 import { resolveInRoot } from './scoped-path.ts';
 
@@ -88,14 +84,11 @@ export async function runStep(opts: RunStepOptions): Promise<number> {
     ...(hard !== undefined && { nofileHardLimit: hard }),
   });
   await writeFile(join(opts.bundleDir, 'config.json'), JSON.stringify(spec));
-  const runc = opts.runcBinary ?? DEFAULT_RUNC;
-  const child = spawn(runc, ['--root', opts.runcRoot, 'run', '--bundle', opts.bundleDir, opts.id], {
-    cwd: opts.bundleDir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const runc = new Runc({ root: opts.runcRoot, ...(opts.runcBinary ? { binary: opts.runcBinary } : {}) });
+  const child = runc.runForeground(opts.id, opts.bundleDir);
   const onAbort = (): void => {
     // SIGKILL the container itself: killing runc would leave it running.
-    spawn(runc, ['--root', opts.runcRoot, 'kill', opts.id, 'KILL'], { stdio: 'ignore' }).on('error', () => undefined);
+    void runc.kill(opts.id, 'KILL').catch(() => undefined);
   };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
@@ -110,18 +103,14 @@ export async function runStep(opts: RunStepOptions): Promise<number> {
         child.on('error', (e) => reject(new RuntimeError('Internal', `runc: ${e.message}`, { cause: e })));
         child.on('close', (c, sig) => resolve(c ?? 128 + (sig === 'SIGKILL' ? 9 : 15)));
       }),
-      lines(child.stdout),
-      lines(child.stderr),
+      lines(child.stdout!),
+      lines(child.stderr!),
     ]);
     if (opts.signal?.aborted) throw new RuntimeError('Unavailable', 'build cancelled', { cause: opts.signal.reason });
     return code;
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
-    await new Promise<void>((resolve) => {
-      const d = spawn(runc, ['--root', opts.runcRoot, 'delete', '--force', opts.id], { stdio: 'ignore' });
-      d.on('error', () => resolve());
-      d.on('close', () => resolve());
-    });
+    await runc.delete(opts.id, { force: true }).catch(() => undefined);
     await removeCgroup(cgroupsPathFor(opts.cgroupParent, opts.id));
   }
 }

@@ -104,6 +104,15 @@ export class Runc {
     });
   }
 
+  /**
+   * Starts `runc run` of the bundle in the foreground (no conmon), stdout and stderr
+   * piped: a short-lived container such as a build step. The child's exit code is
+   * the process' exit code. The caller owns the child; `kill` and `delete` clean up.
+   */
+  runForeground(id: string, bundleDir: string): ChildProcess {
+    return spawn(this.binary, ['--root', this.root, 'run', '--bundle', bundleDir, id], { cwd: bundleDir, stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+
   private async void(args: string[], opts?: CallOptions): Promise<void> {
     await this.run(args, opts);
   }
