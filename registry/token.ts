@@ -4,8 +4,9 @@
  * signed with a key kept in the data directory, carrying the access it grants.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { writeFileAtomic } from '../runtime/images/content-store.ts';
 
 /** The registry actions a token can grant. */
 export type RegistryAction = 'pull' | 'push' | 'delete' | '*';
@@ -79,20 +80,7 @@ export class TokenSigner {
     }
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     const key = randomBytes(KEY_BYTES);
-    const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-    const fh = await open(tmp, 'wx', 0o600);
-    try {
-      await fh.writeFile(key);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    try {
-      await rename(tmp, path);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
+    await writeFileAtomic(path, key, 0o600);
     return new TokenSigner(key);
   }
 

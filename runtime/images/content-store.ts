@@ -128,10 +128,10 @@ export class Lease {
 
 const EMPTY_DB: RefDatabase = { version: 1, images: {}, refs: {}, pins: {}, repositories: {} };
 
-/** Writes `data` to `path` atomically and durably: tmp file, fsync, rename, fsync of the directory. */
-export async function writeFileAtomic(path: string, data: string | Buffer): Promise<void> {
+/** Writes `data` to `path` atomically and durably (with `mode`): tmp file, fsync, rename, fsync of the directory. */
+export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
   const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  const fh = await open(tmp, 'wx', 0o644);
+  const fh = await open(tmp, 'wx', mode);
   try {
     await fh.writeFile(data);
     await fh.sync();
