@@ -6,6 +6,7 @@
  * equivalents, the blobs are the same) and a config that is the base's with
  * the layer's diff ID appended, a history entry added, and the changes applied.
  */
+import type { ImageConfigChanges } from '../cri/image-builder.ts';
 import { RuntimeError } from '../cri/errors.ts';
 import type { CallOptions, Image, ImageId, KeyValue } from '../cri/types.ts';
 import type { ContentStore } from './content-store.ts';
@@ -15,27 +16,8 @@ import { MEDIA_TYPE, parseImageConfig, parseManifest, type Descriptor, type Imag
 import { parseReference } from './reference.ts';
 import type { RecordImageInput } from './image-store.ts';
 
-/**
- * Config changes a commit applies (Docker's `commit --change`), in the
- * runtime port's words. Absent fields keep the base image's value.
- */
-export interface CommitChanges {
-  /** Set or override variables; other variables of the base image stay. */
-  readonly env?: readonly KeyValue[];
-  /** Replaces CMD (an empty list clears it). */
-  readonly cmd?: readonly string[];
-  /** Replaces ENTRYPOINT (an empty list clears it). */
-  readonly entrypoint?: readonly string[];
-  readonly workingDir?: string;
-  readonly user?: string;
-  /** Added to (or overriding) the base image's labels. */
-  readonly labels?: Readonly<Record<string, string>>;
-  /** Added to the base image's: `8080`, `8080/tcp`, `53/udp`. */
-  readonly exposedPorts?: readonly string[];
-  /** Added to the base image's: absolute paths. */
-  readonly volumes?: readonly string[];
-  readonly stopSignal?: string;
-}
+/** Config changes a commit applies (Docker's `commit --change`); absent fields keep the base image's value. */
+export type CommitChanges = ImageConfigChanges;
 
 /** What `ImageStore.commit` takes. */
 export interface CommitInput extends CallOptions {
