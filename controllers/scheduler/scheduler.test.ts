@@ -51,7 +51,7 @@ async function start(nodes: readonly NodeFixture[], existing: readonly Container
   await manager.start();
   const scheduled = async (name: string) => {
     const c = await client.get(Container, 'default', name);
-    return { nodeName: c.spec?.nodeName, condition: c.status?.conditions?.find((x) => x.type === 'Scheduled') };
+    return { nodeName: c.spec?.nodeName, finalizers: c.metadata.finalizers ?? [], condition: c.status?.conditions?.find((x) => x.type === 'Scheduled') };
   };
   return { client, scheduled };
 }
@@ -128,12 +128,14 @@ describe('scheduler', () => {
       await vi.waitFor(async () => {
         const s = await scheduled('web');
         expect(s.nodeName).toBe(want.nodeName);
+        expect(s.finalizers).toEqual(['berth.dev/runtime']); // the node agent releases what is bound to its node
         expect(s.condition).toMatchObject({ status: 'True', reason: 'Scheduled', message: `bound to node ${want.nodeName}` });
       });
     } else {
       await vi.waitFor(async () => {
         const s = await scheduled('web');
         expect(s.nodeName).toBeUndefined();
+        expect(s.finalizers).toEqual([]);
         expect(s.condition).toMatchObject({ status: 'False', reason: 'Unschedulable', message: want.message });
       });
     }

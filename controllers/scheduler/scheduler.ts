@@ -22,6 +22,7 @@ import {
   type Request,
   type Result,
 } from '../framework/index.ts';
+import { RUNTIME_FINALIZER } from '../container/labels.ts';
 import { addRequests, chooseNode, requestOf, type NodeLoad, type ResourceRequest } from './fit.ts';
 import { NodeReservations } from './node-reservations.ts';
 
@@ -109,7 +110,12 @@ export class SchedulerReconciler implements Reconciler {
     this.assumed.set(key, { nodeName: decision.nodeName, request });
     let bound: Container;
     try {
-      bound = await client.patch(Container, req.namespace, req.name, { metadata: { resourceVersion: c.metadata.resourceVersion }, spec: { nodeName: decision.nodeName } }, { signal });
+      // Binding also adds the node agent's finalizer (conditional on the same resourceVersion):
+      // a Container bound to a node is released by that node's agent before it goes, and the
+      // agent saves a write on the way to Running.
+      const finalizers = c.metadata.finalizers ?? [];
+      const metadata = { resourceVersion: c.metadata.resourceVersion, ...(finalizers.includes(RUNTIME_FINALIZER) ? {} : { finalizers: [...finalizers, RUNTIME_FINALIZER] }) };
+      bound = await client.patch(Container, req.namespace, req.name, { metadata, spec: { nodeName: decision.nodeName } }, { signal });
     } catch (err) {
       this.assumed.delete(key);
       throw err;
