@@ -110,11 +110,14 @@ export class SchedulerReconciler implements Reconciler {
     this.assumed.set(key, { nodeName: decision.nodeName, request });
     let bound: Container;
     try {
+      // The Scheduled condition first, then the binding: the node agent starts on the Container
+      // when it sees spec.nodeName, and then its status writes do not conflict with ours.
+      const withCondition = await client.updateStatus(withScheduled(c, decision.nodeName, now), { signal });
       // Binding also adds the node agent's finalizer (conditional on the same resourceVersion):
       // a Container bound to a node is released by that node's agent before it goes, and the
       // agent saves a write on the way to Running.
-      const finalizers = c.metadata.finalizers ?? [];
-      const metadata = { resourceVersion: c.metadata.resourceVersion, ...(finalizers.includes(RUNTIME_FINALIZER) ? {} : { finalizers: [...finalizers, RUNTIME_FINALIZER] }) };
+      const finalizers = withCondition.metadata.finalizers ?? [];
+      const metadata = { resourceVersion: withCondition.metadata.resourceVersion, ...(finalizers.includes(RUNTIME_FINALIZER) ? {} : { finalizers: [...finalizers, RUNTIME_FINALIZER] }) };
       bound = await client.patch(Container, req.namespace, req.name, { metadata, spec: { nodeName: decision.nodeName } }, { signal });
     } catch (err) {
       this.assumed.delete(key);
@@ -122,7 +125,6 @@ export class SchedulerReconciler implements Reconciler {
     }
     ctx.log.debug({ node: decision.nodeName }, 'bound container');
     void events?.normal(bound, 'Scheduled', `Successfully assigned ${key} to ${decision.nodeName}`);
-    await client.updateStatus(withScheduled(bound, decision.nodeName, now), { signal });
     return {};
   }
 

@@ -54,8 +54,14 @@ async function create(ctx: ServerContext, config: ContainerConfig, opts?: CallOp
     await mkdir(dir, { recursive: true });
     undo.push(() => rm(dir, { recursive: true, force: true }));
     await Promise.all(['upper', 'work', 'merged'].map((d) => mkdir(join(dir, d))));
-    await ctx.rootfs.pin(runnable.image.id, id);
-    undo.push(() => ctx.rootfs.unpin(runnable.image.id, id));
+    // The pin (a durable write of the image store's database) runs while conmon and runc
+    // create the container; the create only succeeds once it is recorded.
+    const pinning = ctx.rootfs.pin(runnable.image.id, id);
+    pinning.catch(() => undefined); // awaited below; a failure rolls everything back
+    undo.push(async () => {
+      await pinning.catch(() => undefined);
+      await ctx.rootfs.unpin(runnable.image.id, id);
+    });
     // runc mounts the overlay root inside the container (no `mount` process, nothing
     // to unmount); only a root too long for one option page is mounted here.
     const rootOverlay = rootOverlayOptions(dir, runnable.layerDirs);
@@ -107,6 +113,7 @@ async function create(ctx: ServerContext, config: ContainerConfig, opts?: CallOp
       stdin: config.stdin ?? false,
     });
 
+    await pinning;
     const record: ContainerRecord = {
       version: 1,
       id,
