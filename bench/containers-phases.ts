@@ -21,14 +21,10 @@ export interface RunTimes {
 export interface Phases {
   /** POST sent → create committed and answered (server's access log). */
   readonly apiCreate: number;
-  /** → the scheduler's bind (PATCH of spec.nodeName) answered: watch to the scheduler, queue, fit, write. */
+  /** → the scheduler's bind (PATCH of spec.nodeName) answered: watch to the scheduler, queue, fit, status write, bind. */
   readonly schedulerBind: number;
-  /** → the agent's first request about the Container arrives: watch to the agent's informer, queue, reconcile start. */
-  readonly agentReconcileStart: number;
-  /** → the finalizer write answered (including retries after a conflict). */
-  readonly agentFinalizer: number;
-  /** → the runtime has created the container: image, overlay mount, bundle, conmon + `runc create`. */
-  readonly runtimeCreate: number;
+  /** → the runtime has created the container: watch to the agent, queue, reconcile, image check, bundle, conmon + `runc create`. */
+  readonly agentCreate: number;
   /** → the agent's status write arrives: `runc start`, status read, status built. */
   readonly runtimeStart: number;
   /** → the status write answered. */
@@ -38,7 +34,7 @@ export interface Phases {
 }
 
 export const PHASE_NAMES: readonly (keyof Phases)[] = [
-  'apiCreate', 'schedulerBind', 'agentReconcileStart', 'agentFinalizer', 'runtimeCreate', 'runtimeStart', 'statusWrite', 'watchDelivery',
+  'apiCreate', 'schedulerBind', 'agentCreate', 'runtimeStart', 'statusWrite', 'watchDelivery',
 ];
 
 interface LogLine {
@@ -77,23 +73,17 @@ export function phasesFromLog(logPath: string, runs: readonly RunTimes[]): Phase
     const lines = log.filter(within);
     const arrival = (l: LogLine) => l.atMs - (l.durationMs ?? 0);
     const create = lines.find((l) => l.msg === 'request' && l.method === 'POST' && l.path === '/apis/berth.dev/v1/namespaces/default/containers' && l.code === 201);
-    // Two PATCHes of the object: the scheduler's bind, then the agent's finalizer (a JSON patch
-    // conditional on the finalizers only; it may fail and be retried).
-    const patches = lines.filter((l) => l.msg === 'request' && l.method === 'PATCH' && l.path === objectPath);
-    const bindIndex = patches.findIndex((l) => l.code === 200);
-    const bind = patches[bindIndex];
-    const agentPuts = bindIndex < 0 ? [] : patches.slice(bindIndex + 1);
-    const finalizerDone = agentPuts.find((l) => l.code === 200);
-    const created = lines.find((l) => l.msg === 'container created' && finalizerDone && l.atMs >= finalizerDone.atMs - 1);
+    // The scheduler writes the Scheduled condition, then binds (a PATCH of spec.nodeName that
+    // also adds the agent's finalizer); the agent then creates and starts the container and
+    // writes its status once.
+    const bind = lines.find((l) => l.msg === 'request' && l.method === 'PATCH' && l.path === objectPath && l.code === 200);
+    const created = lines.find((l) => l.msg === 'container created' && bind && l.atMs >= bind.atMs - 1);
     const statusWrites = lines.filter((l) => l.msg === 'request' && l.method === 'PUT' && l.path === `${objectPath}/status` && l.code === 200);
     const runningWrite = statusWrites.at(-1);
-    if (!create || !bind || !agentPuts[0] || !finalizerDone || !created || !runningWrite || runningWrite.atMs < created.atMs) continue;
-    const points = [run.postSentAbsMs, create.atMs, bind.atMs, arrival(agentPuts[0]), finalizerDone.atMs, created.atMs, arrival(runningWrite), runningWrite.atMs, run.runningSeenAbsMs];
+    if (!create || !bind || !created || !runningWrite || runningWrite.atMs < created.atMs) continue;
+    const points = [run.postSentAbsMs, create.atMs, bind.atMs, created.atMs, arrival(runningWrite), runningWrite.atMs, run.runningSeenAbsMs];
     const d = (i: number) => Math.max(0, points[i + 1]! - points[i]!);
-    out.push({
-      apiCreate: d(0), schedulerBind: d(1), agentReconcileStart: d(2), agentFinalizer: d(3),
-      runtimeCreate: d(4), runtimeStart: d(5), statusWrite: d(6), watchDelivery: d(7),
-    });
+    out.push({ apiCreate: d(0), schedulerBind: d(1), agentCreate: d(2), runtimeStart: d(3), statusWrite: d(4), watchDelivery: d(5) });
   }
   return out;
 }

@@ -39,6 +39,12 @@ export interface EventRecorderOptions {
    * `dropped`), as client-go's broadcaster drops beyond its 1,000 queued. Default 1,000.
    */
   readonly maxQueued?: number;
+  /**
+   * Each write waits this long first, so that Events (best effort) do not compete with
+   * the writes of the reconcile that records them — on a one-process server they share
+   * the API server's event loop. Default 25 ms.
+   */
+  readonly delayMs?: number;
 }
 
 interface Series {
@@ -117,6 +123,8 @@ export class EventRecorder {
   }
 
   private async write(key: string, obj: KubeObject, type: EventType, reason: string, message: string): Promise<void> {
+    const delayMs = this.opts.delayMs ?? 25;
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     if (!(await this.acquire())) {
       if (this.droppedCount++ % 1000 === 0) this.log.warn({ dropped: this.droppedCount, reason, object: `${obj.kind}/${obj.metadata.name}` }, 'dropping events: more are waiting than maxQueued');
       return;
