@@ -1,0 +1,206 @@
+/**
+ * How the client verbs reach the API server, found as kubectl finds it:
+ * `--kubeconfig`, else `$KUBECONFIG` (a `:`-separated list, merged), else the
+ * kubeconfig `berth server` writes in its default data directory, else
+ * `~/.kube/config`; `--context` picks a context and `-n/--namespace` overrides its
+ * namespace. The CLI is an API client only: everything goes through `ApiClient`
+ * or, for streams (logs, registry uploads), HTTPS with the same credentials.
+ */
+import { existsSync } from 'node:fs';
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ApiClient } from '../../controllers/framework/client.ts';
+import { ApiStatusError } from '../../controllers/framework/api-status-error.ts';
+import { adminKubeconfigPath } from '../kubeconfig.ts';
+
+/** The connection flags every client verb accepts. */
+export interface ConnectionFlags {
+  readonly kubeconfig?: string;
+  readonly context?: string;
+  readonly namespace?: string;
+  readonly debug?: boolean;
+}
+
+/** `berth server`'s default data dir: `/var/lib/berth` as root, else `$XDG_DATA_HOME/berth` (as in `cli/main.ts`). */
+export function defaultServerDataDir(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.()): string {
+  return uid === 0 ? '/var/lib/berth' : join(env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share'), 'berth');
+}
+
+/** Where the kubeconfig comes from, in kubectl's order with berth's own file before `~/.kube/config`. */
+export function kubeconfigSource(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env, exists: (p: string) => boolean = existsSync): { readonly kind: 'file' | 'env'; readonly path: string } {
+  if (flags.kubeconfig) return { kind: 'file', path: flags.kubeconfig };
+  if (env.KUBECONFIG) return { kind: 'env', path: env.KUBECONFIG };
+  const berth = adminKubeconfigPath(defaultServerDataDir(env));
+  if (exists(berth)) return { kind: 'file', path: berth };
+  const home = join(env.HOME ?? homedir(), '.kube', 'config');
+  if (exists(home)) return { kind: 'file', path: home };
+  return { kind: 'file', path: berth };
+}
+
+/** An open connection: the typed client, the kubeconfig, the namespace verbs act in. */
+export interface Connection {
+  readonly client: ApiClient;
+  readonly kubeConfig: KubeConfig;
+  readonly namespace: string;
+  /** The server URL, for messages. */
+  readonly server: string;
+  /** Writes `msg` to stderr when `--debug` is on. */
+  debug(msg: string): void;
+  /**
+   * One HTTPS request with the kubeconfig's credentials; resolves with the response
+   * once headers arrive (for streaming). HTTP ≥ 400 rejects with `ApiStatusError`.
+   */
+  request(method: string, path: string, opts?: RawRequestOptions): Promise<IncomingMessage>;
+  close(): void;
+}
+
+export interface RawRequestOptions {
+  readonly body?: Buffer | AsyncIterable<Uint8Array>;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly signal?: AbortSignal;
+}
+
+const LOGGED = new Set(['get', 'list', 'create', 'update', 'updateStatus', 'patch', 'apply', 'delete', 'watch']);
+
+function describeArg(a: unknown): string {
+  if (a && typeof a === 'object') {
+    const o = a as { plural?: string; kind?: string; metadata?: { name?: string } };
+    if (o.plural) return o.plural;
+    if (o.kind && o.metadata) return `${o.kind}/${o.metadata.name ?? ''}`;
+    return JSON.stringify(a).slice(0, 400);
+  }
+  return JSON.stringify(a);
+}
+
+/** Logs each `ApiClient` call (verb, arguments, outcome, time) through `debug`. */
+function withDebug(client: ApiClient, debug: (msg: string) => void): ApiClient {
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof prop !== 'string' || !LOGGED.has(prop) || typeof v !== 'function') return typeof v === 'function' ? v.bind(target) : v;
+      return async (...args: unknown[]) => {
+        const t0 = performance.now();
+        const what = `${prop} ${args.filter((a) => typeof a !== 'function').map(describeArg).join(' ')}`;
+        debug(`→ ${what}`);
+        try {
+          const out = await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          const rv = (out as { metadata?: { resourceVersion?: string } } | undefined)?.metadata?.resourceVersion;
+          debug(`← ${prop} ok${rv ? ` resourceVersion=${rv}` : ''} (${(performance.now() - t0).toFixed(0)} ms)`);
+          return out;
+        } catch (err) {
+          debug(`← ${prop} failed: ${(err as Error).message} (${(performance.now() - t0).toFixed(0)} ms)`);
+          throw err;
+        }
+      };
+    },
+  });
+}
+
+/** Opens a connection as the flags say. Throws with a clear message when no kubeconfig or context is usable. */
+export function connect(flags: ConnectionFlags): Connection {
+  const debug = (msg: string) => {
+    if (flags.debug) process.stderr.write(`berth: debug: ${msg}\n`);
+  };
+  const source = kubeconfigSource(flags);
+  const kc = new KubeConfig();
+  try {
+    if (source.kind === 'env') kc.loadFromDefault();
+    else kc.loadFromFile(source.path);
+  } catch (err) {
+    const hint = source.kind === 'env' ? '$KUBECONFIG' : source.path;
+    throw new Error(`cannot read the kubeconfig ${hint}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file (is `berth server` running? pass --kubeconfig)' : (err as Error).message}`);
+  }
+  if (flags.context) {
+    if (!kc.getContextObject(flags.context)) throw new Error(`context ${JSON.stringify(flags.context)} not found in the kubeconfig (${kc.getContexts().map((c) => c.name).join(', ')})`);
+    kc.setCurrentContext(flags.context);
+  }
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error(`the kubeconfig ${source.path} has no current context`);
+  const namespace = flags.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
+  debug(`kubeconfig ${source.path}, context ${kc.getCurrentContext()}, server ${cluster.server}, namespace ${namespace}`);
+  const raw = new ApiClient({ kubeConfig: kc, fieldManager: 'berth-cli' });
+  const client = flags.debug ? withDebug(raw, debug) : raw;
+  const server = new URL(cluster.server);
+  let agent: http.Agent | undefined;
+
+  const request = async (method: string, path: string, opts: RawRequestOptions = {}): Promise<IncomingMessage> => {
+    const o: https.RequestOptions = {};
+    await kc.applyToHTTPSOptions(o);
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    for (const [k, v] of Object.entries(o.headers ?? {})) if (v !== undefined) headers[k] = String(v);
+    const mod = server.protocol === 'http:' ? http : https;
+    agent ??= server.protocol === 'http:' ? new http.Agent({ keepAlive: true }) : new https.Agent({ keepAlive: true, ...(o.ca ? { ca: o.ca } : {}), ...(o.cert ? { cert: o.cert } : {}), ...(o.key ? { key: o.key } : {}), ...(o.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}) });
+    const url = new URL(server.pathname.replace(/\/$/, '') + path, server);
+    const t0 = performance.now();
+    debug(`→ ${method} ${url.pathname}${url.search}`);
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      const req = mod.request(url, { method, headers, agent, ...(opts.signal ? { signal: opts.signal } : {}) }, (res) => {
+        debug(`← ${res.statusCode} ${method} ${url.pathname} (${(performance.now() - t0).toFixed(0)} ms)`);
+        if ((res.statusCode ?? 500) < 400) return resolve(res);
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: unknown = text;
+          try {
+            body = JSON.parse(text);
+          } catch {
+            // plain text
+          }
+          reject(ApiStatusError.fromResponse(res.statusCode ?? 500, body, `${method} ${url.pathname}`));
+        });
+      });
+      req.on('error', reject);
+      if (opts.body === undefined) req.end();
+      else if (Buffer.isBuffer(opts.body)) req.end(opts.body);
+      else {
+        const body = opts.body;
+        void (async () => {
+          try {
+            for await (const chunk of body) if (!req.write(chunk)) await new Promise((r) => req.once('drain', r));
+            req.end();
+          } catch (err) {
+            req.destroy(err as Error);
+          }
+        })();
+      }
+    });
+  };
+
+  return {
+    client,
+    kubeConfig: kc,
+    namespace,
+    server: cluster.server,
+    debug,
+    request,
+    close: () => {
+      raw.close();
+      agent?.destroy();
+    },
+  };
+}
+
+/** Reads a whole response body as text. */
+export async function readBody(res: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * One line for a failure, as Docker prints it after `Error response from daemon:` —
+ * here the API's `Status` message, which names the object and the field.
+ */
+export function errorLine(err: unknown, server?: string): string {
+  if (err instanceof ApiStatusError) return err.status?.message ?? err.message;
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ECONNREFUSED' || e?.code === 'ENOTFOUND' || e?.code === 'EHOSTUNREACH') {
+    return `cannot connect to the berth server${server ? ` at ${server}` : ''} (${e.code}): is \`berth server\` running?`;
+  }
+  return e instanceof Error ? e.message : String(err);
+}

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { FlagError, toContainer, toContainerPort, toEnv, toMemoryQuantity, toVolumeMount, type RunFlags } from './container-spec.ts';
+import { execCommand, toSince } from './containers.ts';
+import { execExitCode } from './streams.ts';
+
+const base = { namespace: 'default', image: 'busybox', args: [] as string[], state: 'Running' as const, environ: { FROM_ENV: 'yes' }, randomSuffix: () => 'abcde' };
+
+describe('toContainer', () => {
+  it.each<{ name: string; flags: RunFlags; args?: string[]; want: Record<string, unknown> }>([
+    { name: 'no flags: docker run defaults', flags: {}, want: { image: 'busybox', state: 'Running', restartPolicy: 'Never' } },
+    { name: 'words after the image replace CMD', flags: {}, args: ['echo', 'hi'], want: { args: ['echo', 'hi'] } },
+    { name: '--entrypoint replaces ENTRYPOINT, the words become its args', flags: { entrypoint: 'sh' }, args: ['-c', 'true'], want: { command: ['sh'], args: ['-c', 'true'] } },
+    { name: '-e and --env-file, later wins, NAME alone from the environment', flags: { envFiles: [{ path: 'f', text: '# c\nA=1\nB=2\n' }], env: ['B=3', 'FROM_ENV', 'MISSING'] }, want: { env: [{ name: 'A', value: '1' }, { name: 'B', value: '3' }, { name: 'FROM_ENV', value: 'yes' }] } },
+    { name: '-p to spec.ports', flags: { publish: ['127.0.0.1:8080:80', '53/udp'] }, want: { ports: [{ containerPort: 80, hostPort: 8080, hostIP: '127.0.0.1' }, { containerPort: 53, protocol: 'UDP' }] } },
+    { name: '-v named volume to volumeMounts', flags: { volume: ['data:/data:ro'] }, want: { volumeMounts: [{ name: 'data', mountPath: '/data', readOnly: true }] } },
+    { name: 'host paths of -v and --mount type=bind to bindMounts', flags: { volume: ['/srv/www:/www:ro'], mount: ['type=bind,source=/etc/app,target=/cfg'] }, want: { bindMounts: [{ hostPath: '/srv/www', mountPath: '/www', readOnly: true }, { hostPath: '/etc/app', mountPath: '/cfg' }] } },
+    { name: '--network host', flags: { network: 'host' }, want: { networks: [{ name: 'host' }] } },
+    { name: 'resources', flags: { memory: '64m', cpus: '0.5', pidsLimit: '32' }, want: { resources: { memory: '64Mi', cpus: '0.5', pids: 32 } } },
+    { name: '--restart on-failure, --network, -w, -u, -h, -i, -t, --pull', flags: { restart: 'on-failure', network: 'backend', workdir: '/w', user: '1000', hostname: 'h', interactive: true, tty: true, pull: 'never' }, want: { restartPolicy: 'OnFailure', networks: [{ name: 'backend' }], workingDir: '/w', user: '1000', hostname: 'h', stdin: true, tty: true, imagePullPolicy: 'Never' } },
+  ])('maps $name', ({ flags, args, want }) => {
+    const c = toContainer(flags, { ...base, args: args ?? [] });
+    expect(c.spec).toMatchObject(want);
+  });
+
+  it('names the container after the image when --name is absent, and keeps labels', () => {
+    const c = toContainer({ label: ['app=web'] }, { ...base, image: '127.0.0.1:5000/team/App:1' });
+    expect(c.metadata).toEqual({ name: 'app-abcde', namespace: 'default', labels: { app: 'web' } });
+  });
+
+  it.each([
+    { name: 'anonymous volumes', flags: { volume: ['/data'] }, msg: /anonymous volumes/ },
+    { name: '--rm with a restart policy', flags: { rm: true, restart: 'always' }, msg: /Conflicting options: --restart and --rm/ },
+    { name: 'a restart count', flags: { restart: 'on-failure:3' }, msg: /maximum retry count/ },
+    { name: 'a bad memory value', flags: { memory: 'lots' }, msg: /--memory/ },
+    { name: '--network container:x', flags: { network: 'container:web' }, msg: /not supported/ },
+    { name: '~ in a host path', flags: { volume: ['~/x:/x'] }, msg: /~ is not expanded/ },
+  ])('rejects $name naming the flag', ({ flags, msg }) => {
+    expect(() => toContainer(flags as RunFlags, base)).toThrow(FlagError);
+    expect(() => toContainer(flags as RunFlags, base)).toThrow(msg);
+  });
+});
+
+describe('flag values', () => {
+  it('parses -p forms', () => {
+    expect(toContainerPort('8080')).toEqual({ containerPort: 8080 });
+    expect(toContainerPort('127.0.0.1::80/tcp')).toEqual({ containerPort: 80, hostIP: '127.0.0.1', protocol: 'TCP' });
+    expect(() => toContainerPort('80-90:80-90')).toThrow(/ranges/);
+  });
+  it('turns docker memory units into quantities', () => {
+    expect(toMemoryQuantity('1g')).toBe('1Gi');
+    expect(toMemoryQuantity('1048576')).toBe(1048576);
+  });
+  it('refuses relative mount paths', () => expect(() => toVolumeMount('data:rel')).toThrow(/must be absolute/));
+  it('refuses an env entry without a name', () => expect(() => toEnv({ env: ['=x'] }, {})).toThrow(/invalid environment variable/));
+  it('reads --since as a duration or a timestamp', () => {
+    expect(toSince('1h30m', 0)).toEqual({ sinceSeconds: 5400 });
+    expect(toSince('2026-01-01T00:00:00Z', 0)).toEqual({ sinceTime: '2026-01-01T00:00:00.000Z' });
+    expect(() => toSince('yesterday', 0)).toThrow(/--since/);
+  });
+  it('wraps exec -e and -w, refuses -u', () => {
+    expect(execCommand(['ls'], { env: ['A=1'], workdir: '/tmp' })).toEqual(['sh', '-c', 'cd "$0" && exec "$@"', '/tmp', 'env', 'A=1', 'ls']);
+    expect(() => execCommand(['ls'], { user: 'nobody' })).toThrow(/not supported yet/);
+  });
+  it('maps exec statuses to exit codes', () => {
+    expect(execExitCode({ status: 'Success' })).toBe(0);
+    expect(execExitCode({ status: 'Failure', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '3' }] } })).toBe(3);
+  });
+});

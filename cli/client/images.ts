@@ -1,0 +1,350 @@
+/**
+ * Docker's image verbs over `Image` objects: `images`, `pull`, `push`, `tag`,
+ * `rmi`, `build` (the context uploaded to berth's registry as a blob), `commit`,
+ * `save`, `login`/`logout` (a `kubernetes.io/dockerconfigjson` Secret per registry
+ * that pull and push then name). Each verb writes the object and follows its
+ * status (phase, `status.progress`) until it is Ready or Failed.
+ */
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import type { Image, Secret } from '../../api/types/index.ts';
+import { isNotFound } from '../../controllers/framework/api-status-error.ts';
+import { Image as ImageKind, Secret as SecretKind } from '../../controllers/framework/resource-kind.ts';
+import { familiarString, normalizeReference, parseReference } from '../../runtime/images/reference.ts';
+import { packContext } from './build-context.ts';
+import type { Connection } from './connection.ts';
+import { VerbError } from './containers.ts';
+import { FlagError } from './container-spec.ts';
+import { humanDuration, humanSize, renderFormat } from './format.ts';
+import { readBody } from './connection.ts';
+import { waitForObject } from './wait.ts';
+
+/** A valid metadata.name for the Image of a reference: `127.0.0.1:5000/team/app:1.2` → `127.0.0.1-5000-team-app-1.2`. */
+export function toImageName(ref: string): string {
+  const n = ref.toLowerCase().replace(/^docker\.io\/(library\/)?/, '').replace(/[^a-z0-9.-]+/g, '-').replace(/^[-.]+|[-.]+$/g, '');
+  return n.slice(0, 253) || 'image';
+}
+
+const normalized = (ref: string): string => {
+  try {
+    return normalizeReference(ref);
+  } catch (err) {
+    throw new FlagError((err as Error).message);
+  }
+};
+
+/** The tags an Image answers to (its default when `spec.tags` is absent). */
+const tagsOf = (img: Image): string[] => (img.spec.tags?.length ? img.spec.tags : [`${img.metadata.name!}:latest`]);
+
+/** Finds the Image a reference names: by tag (Docker's normalisation), by image ID prefix, or by object name. */
+export async function findImage(conn: Connection, ref: string): Promise<Image> {
+  const list = await conn.client.list(ImageKind, { namespace: conn.namespace });
+  const want = /^(sha256:)?[0-9a-f]{4,64}$/.test(ref) ? undefined : normalized(ref);
+  const byTag = want ? list.items.filter((i) => tagsOf(i).some((t) => normalized(t) === want)) : [];
+  if (byTag.length) return byTag.sort((a, b) => Date.parse(b.metadata.creationTimestamp ?? '') - Date.parse(a.metadata.creationTimestamp ?? ''))[0]!;
+  const id = ref.replace(/^sha256:/, '');
+  const byId = list.items.filter((i) => (i.status?.id ?? '').replace(/^sha256:/, '').startsWith(id));
+  if (!want && byId.length === 1) return byId[0]!;
+  const byName = list.items.find((i) => i.metadata.name! === ref);
+  if (byName) return byName;
+  throw new VerbError(`No such image: ${ref}`);
+}
+
+/** `docker images` rows: one per tag. */
+export function imageRows(images: readonly Image[], nowMs: number): Record<string, unknown>[] {
+  const rows: Record<string, unknown>[] = [];
+  for (const img of images) {
+    const created = img.metadata.creationTimestamp ?? '';
+    for (const tag of tagsOf(img)) {
+      let repo = tag;
+      let t = '<none>';
+      try {
+        const r = parseReference(tag);
+        repo = familiarString({ domain: r.domain, path: r.path });
+        t = r.tag ?? (r.digest ? '<none>' : 'latest');
+      } catch {
+        // shown as written
+      }
+      rows.push({
+        Repository: repo,
+        Tag: t,
+        ID: (img.status?.id ?? '').replace(/^sha256:/, '').slice(0, 12) || '<none>',
+        CreatedSince: `${humanDuration(created ? nowMs - Date.parse(created) : 0)} ago`,
+        CreatedAt: created,
+        Size: img.status?.size !== undefined ? humanSize(img.status.size) : '<none>',
+        Digest: img.status?.digest ?? '<none>',
+        Status: img.status?.phase ?? 'Pending',
+        Name: img.metadata.name!,
+      });
+    }
+  }
+  return rows;
+}
+
+const IMAGES_HEADERS: Record<string, string> = { Repository: 'REPOSITORY', Tag: 'TAG', ID: 'IMAGE ID', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', Size: 'SIZE', Digest: 'DIGEST', Status: 'STATUS', Name: 'NAME' };
+
+/** `images [-q] [--format]`. */
+export async function images(conn: Connection, flags: { quiet?: boolean; format?: string; all?: boolean }, out: (s: string) => void): Promise<number> {
+  const list = await conn.client.list(ImageKind, { namespace: conn.namespace });
+  const items = list.items
+    .filter((i) => flags.all || i.status?.phase === 'Ready' || i.status?.phase === 'Pushing')
+    .sort((a, b) => Date.parse(b.metadata.creationTimestamp ?? '') - Date.parse(a.metadata.creationTimestamp ?? ''));
+  const rows = imageRows(items, Date.now());
+  if (flags.quiet) out([...new Set(rows.map((r) => r.ID))].map((id) => `${id}\n`).join(''));
+  else out(renderFormat(flags.format ?? 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}', rows, IMAGES_HEADERS));
+  return 0;
+}
+
+/**
+ * Shows an Image's progress: on a terminal one line rewritten in place (message,
+ * bytes, a bar when the total is known); otherwise one plain line per change.
+ */
+export class ProgressPrinter {
+  private last = '';
+  private readonly tty = Boolean(process.stderr.isTTY);
+
+  update(img: Image): void {
+    const st = img.status;
+    const p = st?.progress;
+    const phase = st?.phase ?? 'Pending';
+    let line = `${phase}${p?.message ? `: ${p.message}` : ''}`;
+    if (p?.completedBytes !== undefined) {
+      const total = p.totalBytes;
+      if (total && this.tty) {
+        const width = 30;
+        const filled = Math.min(width, Math.round((p.completedBytes / total) * width));
+        line += ` [${'='.repeat(Math.max(0, filled - 1))}${filled > 0 ? '>' : ''}${' '.repeat(width - filled)}]`;
+      }
+      line += ` ${humanSize(p.completedBytes)}${total ? `/${humanSize(total)}` : ''}`;
+    }
+    if (line === this.last) return;
+    this.last = line;
+    if (this.tty) process.stderr.write(`\r\x1b[2K${line}`);
+    else process.stderr.write(`${line}\n`);
+  }
+
+  done(): void {
+    if (this.tty && this.last) process.stderr.write('\n');
+  }
+}
+
+/** Waits for an Image to be Ready for its current generation, showing progress; Failed rejects with its message. */
+async function followImage(conn: Connection, name: string, until: (img: Image) => boolean = (i) => i.status?.phase === 'Ready'): Promise<Image> {
+  const printer = new ProgressPrinter();
+  try {
+    const img = await waitForObject(conn, ImageKind, name, (i) => {
+      if (!i) throw new VerbError(`image ${name} was deleted`);
+      if ((i.status?.observedGeneration ?? 0) < (i.metadata.generation ?? 0)) return false;
+      if (i.status?.phase === 'Failed') {
+        const ready = i.status.conditions?.find((c) => c.type === 'Ready');
+        throw new VerbError(`image ${name}: ${i.status.message ?? ready?.message ?? 'failed'}`);
+      }
+      return until(i);
+    }, { onUpdate: (i) => printer.update(i) });
+    return img!;
+  } finally {
+    printer.done();
+  }
+}
+
+/** The name of the login Secret for a registry host. */
+export const loginSecretName = (registry: string): string => `berth-login-${toImageName(registry)}`;
+
+/** The login Secret for a reference's registry, if `berth login` made one. */
+async function credentialsFor(conn: Connection, ref: string): Promise<string | undefined> {
+  const name = loginSecretName(parseReference(normalized(ref)).domain);
+  try {
+    await conn.client.get(SecretKind, conn.namespace, name);
+    return name;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/** Creates or replaces the spec of an Image. */
+async function putImage(conn: Connection, name: string, spec: Image['spec']): Promise<void> {
+  try {
+    const cur = await conn.client.get(ImageKind, conn.namespace, name);
+    await conn.client.update({ ...cur, spec });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await conn.client.create({ apiVersion: 'berth.dev/v1', kind: 'Image', metadata: { name, namespace: conn.namespace }, spec } as Image);
+  }
+}
+
+/** `pull REF`: an Image with `source.pull`, followed until Ready. */
+export async function pull(conn: Connection, ref: string, out: (s: string) => void): Promise<number> {
+  const full = normalized(ref);
+  const secret = await credentialsFor(conn, ref);
+  const name = toImageName(familiarString(parseReference(full)));
+  await putImage(conn, name, { source: { pull: { reference: full, ...(secret ? { credentialsSecret: secret } : {}) } }, tags: [familiarString(parseReference(full))] });
+  const img = await followImage(conn, name);
+  out(`Digest: ${img.status?.digest ?? ''}\nStatus: Downloaded image for ${familiarString(parseReference(full))}\n${full}\n`);
+  return 0;
+}
+
+/** `push REF`: adds a push target to the Image tagged REF and waits for `status.pushed`. */
+export async function push(conn: Connection, ref: string, out: (s: string) => void): Promise<number> {
+  const img = await findImage(conn, ref);
+  const full = normalized(ref);
+  const secret = await credentialsFor(conn, ref);
+  const targets = (img.spec.push ?? []).filter((p) => normalized(p.reference) !== full);
+  const spec = { ...img.spec, push: [...targets, { reference: full, ...(secret ? { credentialsSecret: secret } : {}) }] };
+  await conn.client.update({ ...img, spec });
+  const done = await followImage(conn, img.metadata.name!, (i) => (i.status?.pushed ?? []).some((p) => normalized(p.reference) === full) && i.status?.phase === 'Ready');
+  const pushed = done.status?.pushed?.find((p) => normalized(p.reference) === full);
+  out(`${familiarString(parseReference(full))}: digest: ${pushed?.digest ?? done.status?.digest ?? ''} size: ${done.status?.size ?? 0}\n`);
+  return 0;
+}
+
+/** `tag SOURCE TARGET`: adds TARGET to the source Image's `spec.tags`. */
+export async function tag(conn: Connection, source: string, target: string): Promise<number> {
+  const img = await findImage(conn, source);
+  const t = familiarString(parseReference(normalized(target)));
+  const tags = tagsOf(img);
+  if (!tags.some((x) => normalized(x) === normalized(t))) await conn.client.update({ ...img, spec: { ...img.spec, tags: [...tags, t] } });
+  return 0;
+}
+
+/** `rmi REF…`: removes the tag; the object goes with its last tag (or always with `-f`). */
+export async function rmi(conn: Connection, refs: readonly string[], force: boolean, out: (s: string) => void): Promise<number> {
+  for (const ref of refs) {
+    const img = await findImage(conn, ref);
+    const tags = tagsOf(img);
+    const want = /^(sha256:)?[0-9a-f]{4,64}$/.test(ref) ? undefined : normalized(ref);
+    const rest = want ? tags.filter((t) => normalized(t) !== want) : [];
+    if (!force && want && rest.length > 0) {
+      await conn.client.update({ ...img, spec: { ...img.spec, tags: rest } });
+      out(`Untagged: ${ref}\n`);
+      continue;
+    }
+    await conn.client.delete(ImageKind, conn.namespace, img.metadata.name!);
+    await waitForObject(conn, ImageKind, img.metadata.name!, (i) => i === undefined, { timeoutMs: 60_000 });
+    for (const t of tags) out(`Untagged: ${t}\n`);
+    if (img.status?.id) out(`Deleted: ${img.status.id}\n`);
+  }
+  return 0;
+}
+
+export interface BuildFlags {
+  readonly tag?: readonly string[];
+  readonly file?: string;
+  readonly buildArg?: readonly string[];
+  readonly target?: string;
+  readonly noCache?: boolean;
+  readonly quiet?: boolean;
+}
+
+/** The repository the CLI uploads build contexts to in berth's registry. */
+export const CONTEXT_REPOSITORY = 'berth/build-contexts';
+
+/**
+ * `build [-t] [-f] [--build-arg] [--target] [--no-cache] DIR`: packs DIR (honouring
+ * `.dockerignore`), uploads it to berth's registry as one blob (monolithic POST with
+ * the kubeconfig's bearer token), creates an Image with `source.build.context.archive`,
+ * follows the build's progress and prints its log and ID.
+ */
+export async function build(conn: Connection, dir: string, flags: BuildFlags, out: (s: string) => void): Promise<number> {
+  const dockerfile = flags.file ?? 'Dockerfile';
+  const buildArgs: Record<string, string> = {};
+  for (const a of flags.buildArg ?? []) {
+    const eq = a.indexOf('=');
+    if (eq < 0) {
+      if (process.env[a] !== undefined) buildArgs[a] = process.env[a]!;
+    } else buildArgs[a.slice(0, eq)] = a.slice(eq + 1);
+  }
+  const tags = (flags.tag ?? []).map((t) => familiarString(parseReference(normalized(t))));
+  const ctx = await packContext(dir, dockerfile);
+  process.stderr.write(`Sending build context to berth: ${humanSize(ctx.archive.length)} (${ctx.files.length} files)\n`);
+  const res = await conn.request('POST', `/v2/${CONTEXT_REPOSITORY}/blobs/uploads/?digest=${encodeURIComponent(ctx.digest)}`, {
+    body: ctx.archive,
+    headers: { 'content-type': 'application/octet-stream', 'content-length': String(ctx.archive.length) },
+  });
+  res.resume();
+  const name = tags.length ? toImageName(tags[0]!) : `build-${ctx.digest.slice(7, 19)}`;
+  await putImage(conn, name, {
+    source: {
+      build: {
+        context: { archive: { digest: ctx.digest } },
+        ...(flags.file ? { dockerfile } : {}),
+        ...(Object.keys(buildArgs).length ? { buildArgs } : {}),
+        ...(flags.target ? { target: flags.target } : {}),
+        ...(flags.noCache ? { noCache: true } : {}),
+      },
+    },
+    ...(tags.length ? { tags } : {}),
+  });
+  let failure: unknown;
+  let img: Image | undefined;
+  try {
+    img = await followImage(conn, name);
+  } catch (err) {
+    failure = err;
+  }
+  if (!flags.quiet) {
+    const log = await conn.request('GET', `/apis/berth.dev/v1/namespaces/${conn.namespace}/images/${name}/log`).then(readBody, () => '');
+    if (log) process.stderr.write(log.endsWith('\n') ? log : `${log}\n`);
+  }
+  if (failure) throw failure;
+  out(flags.quiet ? `${img!.status?.id ?? ''}\n` : `Successfully built ${(img!.status?.id ?? '').replace(/^sha256:/, '').slice(0, 12)}\n${tags.map((t) => `Successfully tagged ${t}\n`).join('')}`);
+  return 0;
+}
+
+/** `commit CONTAINER [REPO[:TAG]]`: an Image with `source.commit`, followed until Ready; prints the ID. */
+export async function commit(conn: Connection, container: string, ref: string | undefined, flags: { message?: string; author?: string; pause?: boolean }, out: (s: string) => void): Promise<number> {
+  const tags = ref ? [familiarString(parseReference(normalized(ref)))] : [];
+  const name = tags.length ? toImageName(tags[0]!) : `commit-${container}-${Date.now().toString(36)}`;
+  await putImage(conn, name, {
+    source: { commit: { container, pause: flags.pause ?? true, ...(flags.message ? { message: flags.message } : {}), ...(flags.author ? { author: flags.author } : {}) } },
+    ...(tags.length ? { tags } : {}),
+  });
+  const img = await followImage(conn, name);
+  out(`${img.status?.id ?? ''}\n`);
+  return 0;
+}
+
+/** `save -o FILE REF`: the image's `export` stream (docker-archive) to a file or stdout. */
+export async function save(conn: Connection, ref: string, output: string | undefined): Promise<number> {
+  if (!output && process.stdout.isTTY) throw new VerbError('cowardly refusing to save to a terminal. Use the -o flag or redirect');
+  const img = await findImage(conn, ref);
+  const res = await conn.request('GET', `/apis/berth.dev/v1/namespaces/${conn.namespace}/images/${img.metadata.name!}/export?format=docker-archive`);
+  await pipeline(res, output ? createWriteStream(output) : process.stdout);
+  return 0;
+}
+
+/** `login [-u] [-p | --password-stdin] REGISTRY`: stores the credentials as a dockerconfigjson Secret. */
+export async function login(conn: Connection, registry: string, username: string, password: string, out: (s: string) => void): Promise<number> {
+  if (!username || !password) throw new FlagError('login: a username (-u) and a password (-p or --password-stdin) are required');
+  const host = registry.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+  const auth = Buffer.from(`${username}:${password}`).toString('base64');
+  const config = JSON.stringify({ auths: { [host]: { username, password, auth } } });
+  const secret = {
+    apiVersion: 'v1', kind: 'Secret',
+    metadata: { name: loginSecretName(host), namespace: conn.namespace, labels: { 'berth.dev/registry-login': 'true' }, annotations: { 'berth.dev/registry': host } },
+    type: 'kubernetes.io/dockerconfigjson',
+    data: { '.dockerconfigjson': Buffer.from(config).toString('base64') },
+  } as unknown as Secret;
+  try {
+    const cur = await conn.client.get(SecretKind, conn.namespace, secret.metadata.name!);
+    await conn.client.update({ ...secret, metadata: { ...secret.metadata, resourceVersion: cur.metadata.resourceVersion } } as Secret);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await conn.client.create(secret);
+  }
+  out(`Login Succeeded (credentials stored in Secret ${secret.metadata.name}; not checked against ${host})\n`);
+  return 0;
+}
+
+/** `logout REGISTRY`: deletes its login Secret. */
+export async function logout(conn: Connection, registry: string, out: (s: string) => void): Promise<number> {
+  const host = registry.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+  try {
+    await conn.client.delete(SecretKind, conn.namespace, loginSecretName(host));
+    out(`Removing login credentials for ${host}\n`);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    out(`Not logged in to ${host}\n`);
+  }
+  return 0;
+}
