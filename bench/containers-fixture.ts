@@ -56,13 +56,18 @@ export async function importImage(client: ApiClient, layoutDir: string, timeoutM
 
 /**
  * A Container of the `busybox` image running `command`. The grace period is 0 so that
- * deleting a `sleep` (PID 1 of its namespace ignores SIGTERM) does not wait 10 s.
+ * deleting a `sleep` (PID 1 of its namespace ignores SIGTERM) does not wait 10 s. Its
+ * network is `none` (a namespace with loopback only), as the baselines' are: `runc run`
+ * of the default spec and `podman run --network none`; `network: 'default'` joins
+ * berth's default bridge network instead, as a plain `docker run` does.
  */
-export function benchContainer(name: string, command: readonly string[], restartPolicy: 'Always' | 'Never' = 'Always'): Record<string, unknown> {
+export function benchContainer(
+  name: string, command: readonly string[], restartPolicy: 'Always' | 'Never' = 'Always', network: 'none' | 'default' = 'none',
+): Record<string, unknown> {
   return {
     apiVersion: 'berth.dev/v1',
     kind: 'Container',
     metadata: { name, labels: { app: 'bench-containers' } },
-    spec: { image: 'busybox', command, restartPolicy, stopGracePeriodSeconds: 0 },
+    spec: { image: 'busybox', command, restartPolicy, stopGracePeriodSeconds: 0, ...(network === 'none' ? { networks: [{ name: 'none' }] } : {}) },
   };
 }

@@ -182,7 +182,25 @@ export function sweepRuntime(dataDir: string): SweepReport {
       }
     }
   }
+  sweepHostNetwork();
   return { runcContainers, conmonProcesses, mounts: mounts.length, cgroupDirs };
+}
+
+/** berth's host-wide network objects: the default bridge and its nftables tables. */
+const HOST_NETWORK = { bridge: 'berth0', tables: [['inet', 'berth-net'], ['ip', 'berth-ports']] as const };
+
+/** Which of them existed before the first benchmark server started (those are left alone). */
+const hostNetworkBefore = ((): { bridge: boolean; tables: Set<string> } => {
+  const tables = spawnSync('nft', ['list', 'tables'], { encoding: 'utf8' }).stdout ?? '';
+  return { bridge: fs.existsSync(`/sys/class/net/${HOST_NETWORK.bridge}`), tables: new Set(tables.split('\n').map((l) => l.replace(/^table /, '').trim())) };
+})();
+
+/** Removes the default bridge and tables the benchmark servers made (they stay while `berth server` runs, as docker0 does). */
+function sweepHostNetwork(): void {
+  if (!hostNetworkBefore.bridge && fs.existsSync(`/sys/class/net/${HOST_NETWORK.bridge}`)) spawnSync('ip', ['link', 'del', HOST_NETWORK.bridge], { stdio: 'ignore' });
+  for (const [family, name] of HOST_NETWORK.tables) {
+    if (!hostNetworkBefore.tables.has(`${family} ${name}`)) spawnSync('nft', ['delete', 'table', family, name], { stdio: 'ignore' });
+  }
 }
 
 /** Mount points at or below `prefix` in this mount namespace. */

@@ -5,7 +5,7 @@
  *
  * Run: npm run bench [-- [NAME…] [--scale=F] [--profile]]
  *   NAME       run only these benchmarks: creates, get, list, watch, memory, db-size, ctr-start,
- *              ctr-exit, ctr-100, ctr-5000-fake, pull, registry-serve, build
+ *              ctr-exit, ctr-100, ctr-5000-fake, pull, registry-serve, ports, build
  *   --scale=F  multiply every operation count by F (e.g. 0.1 for a quick check)
  *   --profile  write V8 CPU profiles of the server children to bench/out/profiles/NAME/
  *
@@ -30,6 +30,7 @@ import { watchLatencyBenchmark } from './watch-latency.ts';
 import { CONTAINER_BENCHMARKS } from './containers-benchmarks.ts';
 import { buildBenchmark } from './build.ts';
 import { pullBenchmark } from './pull.ts';
+import { portsBenchmark } from './ports.ts';
 import { registryServeBenchmark } from './registry-serve.ts';
 
 /** Every benchmark, in the order they run. */
@@ -43,6 +44,7 @@ export const BENCHMARKS: readonly Benchmark[] = [
   ...CONTAINER_BENCHMARKS,
   pullBenchmark,
   registryServeBenchmark,
+  portsBenchmark,
   buildBenchmark,
 ];
 

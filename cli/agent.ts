@@ -1,5 +1,5 @@
 /**
- * The node agent: Node registration and heartbeat, the Container and Image
+ * The node agent: Node registration and heartbeat, the Container, Image and Volume
  * controllers of this node, and per-container stats metrics — what `berth agent` runs
  * alone and `berth server` runs in process. Wiring only.
  */
@@ -13,12 +13,17 @@ import type { Registry } from 'prom-client';
 import { addContainerController } from '../controllers/container/index.ts';
 import { EventRecorder, Manager, type ApiClient } from '../controllers/framework/index.ts';
 import { addImageController } from '../controllers/image/index.ts';
+import { addVolumeController } from '../controllers/volume/index.ts';
 import { ContainerStatsCollector, NodeRegistration } from '../controllers/node/index.ts';
 import { createStreamServer } from '../controllers/node/stream-server.ts';
 import { STREAM_CA_ANNOTATION, STREAM_ENDPOINT_ANNOTATION, type NodeEndpoint } from '../api/server/node-proxy.ts';
 import { ensurePki } from './pki.ts';
 import { parseListen } from './listen.ts';
-import type { ImageBuilder, ImageService, RegistryConfig, RuntimeService } from '../runtime/cri/index.ts';
+import type { ImageBuilder, ImageService, NetworkService, PortService, RegistryConfig, RuntimeService } from '../runtime/cri/index.ts';
+import { PortPublisher } from '../runtime/network/ports/index.ts';
+import { addNetworkController, sweepContainerNetworks } from '../controllers/network/index.ts';
+import { Container } from '../controllers/framework/index.ts';
+import { BridgeNetworkService } from '../runtime/network/index.ts';
 import { NodeImageBuilder } from '../runtime/build/node-image-builder.ts';
 import { ImageStore } from '../runtime/images/index.ts';
 import { DEFAULT_CGROUP_PARENT, RuncRuntimeService } from '../runtime/server/index.ts';
@@ -84,6 +89,10 @@ export interface AgentOptions {
   readonly heartbeatIntervalMs?: number;
   /** Annotations to keep on the Node (`streamAnnotations` of a remote agent's stream server). */
   readonly annotations?: Readonly<Record<string, string>>;
+  /** Where the node keeps local Volumes (`<dataDir>/volumes`); absent: no Volume controller, containers with volume mounts wait. */
+  readonly volumesRoot?: string;
+  /** The node's container networks (`openNodeNetwork`); absent: containers get loopback-only namespaces. */
+  readonly network?: NodeNetwork;
 }
 
 /** A running node agent. */
@@ -112,7 +121,21 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   );
   const manager = new Manager({ client, registry, log: logger });
   const recorder = new EventRecorder({ client, component: 'berth-agent', host: nodeName, log: logger });
-  addContainerController(manager, { client, runtime, images, nodeName, recorder, logger });
+  const net = opts.network;
+  if (net?.defaultNetwork) await net.service.ensureNetwork(net.defaultNetwork);
+  addContainerController(manager, {
+    client, runtime, images, nodeName, recorder, logger,
+    ...(opts.volumesRoot ? { volumesRoot: opts.volumesRoot } : {}),
+    ...(net ? { network: net.service, ports: net.ports, ...(net.defaultNetwork ? { defaultNetwork: net.defaultNetwork.key } : {}) } : {}),
+  });
+  if (net) {
+    addNetworkController(manager, {
+      client, network: net.service, nodeName, recorder, logger,
+      ...(net.subnetPool ? { subnetPool: net.subnetPool } : {}),
+      reservedSubnets: net.defaultNetwork ? [net.defaultNetwork.subnet] : [],
+    });
+  }
+  if (opts.volumesRoot) addVolumeController(manager, { client, nodeName, volumesRoot: opts.volumesRoot, recorder, logger });
   addImageController(manager, {
     client, images, runtime, nodeName, recorder, logger,
     ...(opts.builder ? { builder: opts.builder } : {}),
@@ -127,6 +150,10 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     await manager.stop();
     await registration.stop();
     throw err;
+  }
+  if (net) {
+    const removed = await sweepContainerNetworks(net.service, manager.informer(Container, { fieldSelector: `spec.nodeName=${nodeName}` }), nodeName);
+    if (removed.length) logger.warn({ removed }, 'removed container networks whose Container is gone');
   }
   logger.info({}, 'node agent started');
   let stopped: Promise<void> | undefined;
@@ -216,4 +243,61 @@ export async function ensureAgentPki(dataDir: string, hosts: readonly string[]):
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const pki = await ensurePki(dir, { hosts: hosts.filter((h) => h !== '0.0.0.0' && h !== '::') });
   return { cert: pki.serverCertPem, key: pki.serverKeyPem, caPem: pki.caCertPem };
+}
+
+/** How the node builds container networks (`berth server`, `berth agent`). */
+export interface NodeNetworkOptions {
+  /** The network containers without `spec.networks` join; `false`: none (loopback only). Default berth0, 10.89.0.0/16, no outbound. */
+  readonly defaultNetwork?: { readonly name?: string; readonly bridge?: string; readonly subnet?: string; readonly outbound?: boolean } | false;
+  /** Range for Networks without `spec.subnet`. Default `10.90.0.0/16`. */
+  readonly subnetPool?: string;
+  /** Names of what berth makes on the host (tests use their own). Defaults `berth-`, `berth-`, `vb-`, `berth-net`. */
+  readonly netnsPrefix?: string;
+  readonly bridgePrefix?: string;
+  readonly vethPrefix?: string;
+  readonly nftTable?: string;
+  /** nftables table of published ports. Default `berth-ports`. */
+  readonly portsTable?: string;
+}
+
+/** A node's network service and its default network. */
+export interface NodeNetwork {
+  readonly service: NetworkService;
+  /** Publishes containers' ports on this node (`<dataDir>/ports`). */
+  readonly ports: PortService;
+  readonly defaultNetwork?: { readonly key: string; readonly subnet: string; readonly outbound: boolean };
+  readonly subnetPool?: string;
+  /** Stops the DNS servers; bridges, namespaces and rules stay for the running containers. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the node's networks under `<dataDir>/networks` (bridges, namespaces, IPAM, DNS,
+ * nftables table `berth-net`) and repairs what a crash left behind. Needs root.
+ */
+export async function openNodeNetwork(dataDir: string, logger: Logger, opts: NodeNetworkOptions = {}): Promise<NodeNetwork> {
+  const d = opts.defaultNetwork === false ? undefined : { name: 'berth0', bridge: 'berth0', subnet: '10.89.0.0/16', outbound: false, ...opts.defaultNetwork };
+  const service = await BridgeNetworkService.open({
+    stateDir: join(dataDir, 'networks'),
+    log: logger.child({ component: 'network' }),
+    ...(d ? { bridgeNames: { [d.name]: d.bridge } } : {}),
+    ...(opts.netnsPrefix ? { netnsPrefix: opts.netnsPrefix } : {}),
+    ...(opts.bridgePrefix ? { bridgePrefix: opts.bridgePrefix } : {}),
+    ...(opts.vethPrefix ? { vethPrefix: opts.vethPrefix } : {}),
+    ...(opts.nftTable ? { nftTable: opts.nftTable } : {}),
+  });
+  // Published ports: re-applied for the containers whose networks survived, dropped for the others.
+  const ports = new PortPublisher({ stateDir: join(dataDir, 'ports'), log: logger.child({ component: 'ports' }), ...(opts.portsTable ? { table: opts.portsTable } : {}) });
+  const recovered = await ports.recover({ presentKeys: await service.listContainerNetworks() });
+  logger.info({ forwarding: await ports.forwardingMode(), publications: recovered.publications.length, removed: recovered.removedKeys.length }, 'published ports recovered');
+  return {
+    service,
+    ports,
+    ...(d ? { defaultNetwork: { key: d.name, subnet: d.subnet, outbound: d.outbound } } : {}),
+    ...(opts.subnetPool ? { subnetPool: opts.subnetPool } : {}),
+    close: async () => {
+      await ports.close();
+      await service.close();
+    },
+  };
 }

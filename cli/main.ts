@@ -21,6 +21,7 @@ import type { RegistryConfig } from '../runtime/cri/types.ts';
 import { createLogger, LOG_LEVELS } from './logger.ts';
 import { startMetricsListener, type MetricsListener } from './metrics-listener.ts';
 import { startServer } from './server.ts';
+import { registerClientCommands } from './client/index.ts';
 
 const defaultDataDir = (): string =>
   process.getuid?.() === 0 ? '/var/lib/berth' : join(process.env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share'), 'berth');
@@ -98,8 +99,9 @@ export function buildProgram(): Command {
     .option('--node-grace-period <duration>', 'time without a heartbeat before a node is marked not ready', parseDurationMs)
     .addOption(insecureRegistryOption())
     .addOption(registryCaOption())
+    .option('--allow-bind-mount <path...>', 'host path (with everything below it) that Containers may bind-mount; repeatable; none by default')
     .addOption(logLevelOption())
-    .action(async (o: { dataDir: string; listen: string; host?: string[]; runtime?: 'runc' | 'fake' | 'none'; nodeName: string; controllers: boolean; nodeGracePeriod?: number; insecureRegistry?: string[]; registryCa?: string; logLevel: string }) => {
+    .action(async (o: { dataDir: string; listen: string; host?: string[]; runtime?: 'runc' | 'fake' | 'none'; nodeName: string; controllers: boolean; nodeGracePeriod?: number; insecureRegistry?: string[]; registryCa?: string; allowBindMount?: string[]; logLevel: string }) => {
       tuneV8ForDaemon();
       const registry = registryConfig(o);
       const server = await startServer({
@@ -112,6 +114,7 @@ export function buildProgram(): Command {
         ...(o.host ? { hosts: o.host } : {}),
         ...(o.runtime ? { runtime: o.runtime } : {}),
         ...(o.nodeGracePeriod !== undefined ? { nodeGracePeriodMs: o.nodeGracePeriod } : {}),
+        ...(o.allowBindMount ? { allowedBindMountPaths: o.allowBindMount } : {}),
       });
       process.stderr.write(`berth server: serving on ${server.url}\nkubeconfig: ${server.kubeconfigPath}\n  export KUBECONFIG=${server.kubeconfigPath}\n`);
       onSignals(server.logger, () => server.close());
@@ -184,6 +187,7 @@ export function buildProgram(): Command {
       const agent = await startAgent({
         client, runtime: node.runtime, images: node.images, builder: node.builder, buildLogDir: node.buildLogDir,
         registry: metricsRegistry, logger, nodeName: o.nodeName, role: o.role, annotations: streams.annotations,
+        volumesRoot: join(o.dataDir, 'volumes'),
       });
       const listener = await maybeListen(o.metricsListen, metricsRegistry, () => true, logger);
       onSignals(logger, async () => {
@@ -195,6 +199,7 @@ export function buildProgram(): Command {
       });
     });
 
+  registerClientCommands(program);
   return program;
 }
 

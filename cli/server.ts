@@ -32,7 +32,7 @@ import { adminKubeconfigPath, writeKubeconfig } from './kubeconfig.ts';
 import { createLogger } from './logger.ts';
 import type { ApiClient } from '../controllers/framework/index.ts';
 import type { ImageService, RegistryConfig, RuntimeService } from '../runtime/cri/index.ts';
-import type { AgentStreams, NodeRuntime, RunningAgent } from './agent.ts';
+import type { AgentStreams, NodeNetwork, NodeNetworkOptions, NodeRuntime, RunningAgent } from './agent.ts';
 import type { RunningControllers } from './controllers.ts';
 import { defaultRuntimeKind, whyNoRuntime, type RuntimeKind } from './runtime-kind.ts';
 import { containerStreams } from '../api/server/container-streams.ts';
@@ -70,6 +70,17 @@ export interface ServerOptions {
   readonly heartbeatIntervalMs?: number;
   /** How the node agent reaches registries: hosts spoken to over plain HTTP, extra CAs. */
   readonly registry?: RegistryConfig;
+  /**
+   * Host paths Containers may bind-mount (`spec.bindMounts[].hostPath` must be one of
+   * them or below one); the API server rejects others with 422. Default none.
+   */
+  readonly allowedBindMountPaths?: readonly string[];
+  /**
+   * Container networks of the `runc` agent (default network berth0 10.89.0.0/16, names
+   * of host devices and the nftables table); `false`: none, every container gets a
+   * loopback-only namespace. Not used with the `fake` runtime.
+   */
+  readonly network?: NodeNetworkOptions | false;
 }
 
 /** A running `berth server`. */
@@ -121,7 +132,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
           onCommit: (n, s) => metrics.observeCommit(n, s),
           onCompact: (rows, s) => metrics.observeCompaction(rows, s),
         });
-  const store = new ObjectStore({ log });
+  const store = new ObjectStore({ log, allowedBindMountPaths: opts.allowedBindMountPaths ?? [] });
   metrics.setStoreStatsSource(() => log.stats());
   metrics.setStorageObjectsSource(async () => {
     const counts = new Map<string, number>();
@@ -201,6 +212,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   };
   let controllers: RunningControllers | undefined;
   let nodeRuntime: NodeRuntime | undefined;
+  let nodeNetwork: NodeNetwork | undefined;
   let agent: RunningAgent | undefined;
   let agentStreams: AgentStreams | undefined;
   const stopClients = async () => {
@@ -208,6 +220,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     await agent?.stop();
     await controllers?.stop();
     await nodeRuntime?.close();
+    await nodeNetwork?.close();
     client?.close();
   };
   const stopServing = async () => {
@@ -232,8 +245,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       });
     }
     if (runtimeKind !== 'none') {
-      const { openNodeRuntime, startAgent, startAgentStreams } = await import('./agent.ts');
+      const { openNodeNetwork, openNodeRuntime, startAgent, startAgentStreams } = await import('./agent.ts');
       nodeRuntime = openNodeRuntime(runtimeKind, opts.dataDir, logger, { images });
+      if (runtimeKind === 'runc' && opts.network !== false) nodeNetwork = await openNodeNetwork(opts.dataDir, logger, opts.network ?? {});
       agentStreams = await startAgentStreams({
         runtime: nodeRuntime.runtime,
         images: nodeRuntime.images,
@@ -253,6 +267,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         registry: metrics.registry,
         logger,
         role: 'manager',
+        volumesRoot: join(opts.dataDir, 'volumes'),
+        ...(nodeNetwork ? { network: nodeNetwork } : {}),
         ...(opts.nodeName ? { nodeName: opts.nodeName } : {}),
         ...(opts.heartbeatIntervalMs ? { heartbeatIntervalMs: opts.heartbeatIntervalMs } : {}),
       });

@@ -27,6 +27,7 @@ import { applyJsonPatch, applyMergePatch } from './patch.ts';
 import { recordUpdate, serverSideApply } from './managed-fields.ts';
 import type { FieldSelector, LabelSelector } from './selectors.ts';
 import { prepareSecret, type SecretLike } from './secrets.ts';
+import { bindMountErrors } from './bind-mounts.ts';
 
 /** How unknown fields in a write are treated (`fieldValidation` query parameter). */
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
@@ -171,6 +172,8 @@ const decodeContinue = (s: string): ContinueToken => {
 export interface ObjectStoreDeps {
   readonly log: RevisionLog;
   readonly now?: () => Date;
+  /** Host paths Containers may bind-mount (`bind-mounts.ts`); default none: every `bindMounts` entry is rejected with 422. */
+  readonly allowedBindMountPaths?: readonly string[];
 }
 
 /** Kubernetes object semantics for every served resource over one revision log. */
@@ -182,9 +185,12 @@ export class ObjectStore {
   /** Counts namespace writes, so that a read they overtook is not remembered. */
   private namespaceEpoch = 0;
 
+  private readonly allowedBindMountPaths: readonly string[];
+
   constructor(deps: ObjectStoreDeps) {
     this.log = deps.log;
     this.now = deps.now ?? (() => new Date());
+    this.allowedBindMountPaths = deps.allowedBindMountPaths ?? [];
   }
 
   /** The revision log underneath (for stats and the watch fan-out). */
@@ -362,6 +368,7 @@ export class ObjectStore {
       if (errs.length) throw invalid(r.group, r.kind, meta.name ?? meta.generateName ?? '', errs);
     }
     const warnings = this.validate(r, obj, meta.name ?? meta.generateName ?? '', opts);
+    this.admitBindMounts(r, obj, undefined, meta.name ?? meta.generateName ?? '');
     if (!opts.managedFieldsDone)
       meta.managedFields = recordUpdate({ live: undefined, updated: obj, manager: managerFrom(opts), apiVersion: apiVersionOf(r), now, listMapKeys, ...(opts.subresource ? { subresource: opts.subresource } : {}) });
     if (!meta.managedFields?.length) delete meta.managedFields;
@@ -507,6 +514,7 @@ export class ObjectStore {
       if (errs.length) throw invalid(r.group, r.kind, oldMeta.name, errs);
     }
     const warnings = this.validate(r, next, oldMeta.name, opts);
+    this.admitBindMounts(r, next, old, oldMeta.name);
     if (!opts.managedFieldsDone) {
       nm.managedFields = recordUpdate({
         live: old,
@@ -699,6 +707,12 @@ export class ObjectStore {
     const bodyNs = obj.metadata?.namespace;
     if (r.namespaced && bodyNs !== undefined && bodyNs !== namespace)
       throw badRequest('the namespace of the object (' + bodyNs + ') does not match the namespace on the request (' + namespace + ')');
+  }
+
+  /** Rejects (422) host paths of `bindMounts` the server does not allow; see `bindMountErrors`. */
+  private admitBindMounts(r: ResourceInfo, obj: KubeObjectLike, old: KubeObjectLike | undefined, name: string): void {
+    const errs = bindMountErrors(r.kind, obj, old, this.allowedBindMountPaths);
+    if (errs.length) throw invalid(r.group, r.kind, name, errs);
   }
 
   /** Schema + metadata validation. Returns warnings; throws 400 (strict unknown fields) or 422. */

@@ -62,6 +62,24 @@ describe('toContainerConfig', () => {
     expect(toContainerConfig(container({ resources: { memory: 1_000_000 } }), run).resources).toEqual({ memoryBytes: 1_000_000 });
   });
 
+  it('maps resolved volume mounts, bind mounts and tmpfs (size and mode), in that order', () => {
+    const c = container({ bindMounts: [{ hostPath: '/srv/www', mountPath: '/www', readOnly: true }], tmpfs: [{ mountPath: '/t', sizeBytes: 1_048_576, mode: 0o700 }] });
+    const volumeMounts = [{ containerPath: '/data', hostPath: '/var/lib/berth/volumes/default/v/_data', type: 'bind' as const }];
+    expect(toContainerConfig(c, { ...run, volumeMounts }).mounts).toEqual([
+      volumeMounts[0],
+      { containerPath: '/www', hostPath: '/srv/www', type: 'bind', readonly: true },
+      { containerPath: '/t', type: 'tmpfs', sizeBytes: 1_048_576, mode: 0o700 },
+    ]);
+  });
+
+  it.each([
+    { name: 'an absolute subPath', subPath: '/etc' },
+    { name: 'a subPath with ..', subPath: 'a/../../x' },
+  ])('rejects $name with InvalidSpecError naming the mount', ({ subPath }) => {
+    const c = container({ volumeMounts: [{ name: 'v', mountPath: '/data', subPath }] });
+    expect(() => toContainerConfig(c, run)).toThrow('spec.volumeMounts[0].subPath');
+  });
+
   it.each([
     { name: 'memory', resources: { memory: 'lots' }, field: 'spec.resources.memory' },
     { name: 'cpus', resources: { cpus: 'fast' }, field: 'spec.resources.cpus' },
@@ -87,7 +105,6 @@ describe('unimplementedFields', () => {
     expect(unimplementedFields({ image: 'x', ports: [{ containerPort: 80 }], healthcheck: { exec: ['true'] }, tmpfs: [{ mountPath: '/t', mode: 1023 }] })).toEqual([
       'spec.ports',
       'spec.healthcheck',
-      'spec.tmpfs[].mode',
     ]);
     expect(unimplementedFields({ image: 'x', ports: [], tmpfs: [{ mountPath: '/t' }] })).toEqual([]);
   });

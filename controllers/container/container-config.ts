@@ -16,6 +16,7 @@ import {
   specHash,
 } from './labels.ts';
 import { toCpus, toMemoryBytes } from '../framework/quantity.ts';
+import { subPathProblem } from '../volume/sub-path.ts';
 
 /** A spec that cannot be run until the user edits it; `field` names the culprit. */
 export class InvalidSpecError extends Error {
@@ -28,19 +29,21 @@ export class InvalidSpecError extends Error {
   }
 }
 
-/** What a runtime container carries besides the spec: its place in the restart history. */
+/** What a runtime container carries besides the spec: its place in the restart history, and what the node resolved. */
 export interface RunInfo {
   readonly nodeName: string;
   readonly restartCount: number;
   readonly backoffStep: number;
+  /** The bind mounts of `spec.volumeMounts` on this node (`resolveVolumeMounts`); absent: none yet. */
+  readonly volumeMounts?: readonly Mount[];
 }
 
 const HOSTNAME_MAX = 63;
 
 /**
  * The runtime config for `c`: command, args, env, workingDir, user, hostname (default:
- * the object's name, cut to 63 characters), tty, stdin, limits, stop signal, tmpfs
- * mounts and berth's labels (`labels.ts`). The name is `<namespace>_<name>_<generation>`.
+ * the object's name, cut to 63 characters), tty, stdin, limits, stop signal, mounts
+ * (`run.volumeMounts`, `bindMounts`, `tmpfs`) and berth's labels (`labels.ts`). The name is `<namespace>_<name>_<generation>`.
  * Pure; throws `InvalidSpecError` for a limit that is not a quantity.
  */
 export function toContainerConfig(c: Container, run: RunInfo): ContainerConfig {
@@ -49,11 +52,7 @@ export function toContainerConfig(c: Container, run: RunInfo): ContainerConfig {
   const name = c.metadata.name ?? '';
   const generation = c.metadata.generation ?? 0;
   const resources = toResources(spec.resources);
-  const mounts: Mount[] = (spec.tmpfs ?? []).map((t) => ({
-    containerPath: t.mountPath,
-    type: 'tmpfs',
-    ...(t.sizeBytes ? { sizeBytes: t.sizeBytes } : {}),
-  }));
+  const mounts = toMounts(spec, run);
   return {
     name: `${ns}_${name}_${generation}`,
     image: spec.image,
@@ -81,6 +80,28 @@ export function toContainerConfig(c: Container, run: RunInfo): ContainerConfig {
   };
 }
 
+/**
+ * Volume mounts (resolved by the node, `run.volumeMounts`), bind mounts of host paths
+ * (admitted by the API server's allow-list) and tmpfs mounts with size and mode.
+ * Throws `InvalidSpecError` for a volume subPath that is absolute or has `..`.
+ */
+function toMounts(spec: Container['spec'], run: RunInfo): Mount[] {
+  for (const [i, m] of (spec.volumeMounts ?? []).entries()) {
+    const problem = m.subPath ? subPathProblem(m.subPath) : undefined;
+    if (problem) throw new InvalidSpecError(`spec.volumeMounts[${i}].subPath`, problem);
+  }
+  return [
+    ...(run.volumeMounts ?? []),
+    ...(spec.bindMounts ?? []).map((b): Mount => ({ containerPath: b.mountPath, hostPath: b.hostPath, type: 'bind', ...(b.readOnly ? { readonly: true } : {}) })),
+    ...(spec.tmpfs ?? []).map((t): Mount => ({
+      containerPath: t.mountPath,
+      type: 'tmpfs',
+      ...(t.sizeBytes ? { sizeBytes: t.sizeBytes } : {}),
+      ...(t.mode !== undefined ? { mode: t.mode } : {}),
+    })),
+  ];
+}
+
 function toResources(r: Container['spec']['resources']): Resources | undefined {
   if (!r) return undefined;
   const out: { memoryBytes?: number; cpus?: number; pids?: number } = {};
@@ -100,15 +121,12 @@ function toResources(r: Container['spec']['resources']): Resources | undefined {
 
 /**
  * Spec fields that are accepted but not acted on yet (they arrive with issue 5), in
- * the order of the schema: `ports`, `volumeMounts`, `networks`, `healthcheck`, and
- * `tmpfs[].mode`. Empty when the spec uses none of them.
+ * the order of the schema: `ports`, `networks`, `healthcheck`. Empty when the spec uses none of them.
  */
 export function unimplementedFields(spec: Container['spec']): string[] {
   const out: string[] = [];
   if (spec.ports?.length) out.push('spec.ports');
-  if (spec.volumeMounts?.length) out.push('spec.volumeMounts');
   if (spec.networks?.length) out.push('spec.networks');
   if (spec.healthcheck) out.push('spec.healthcheck');
-  if (spec.tmpfs?.some((t) => t.mode !== undefined)) out.push('spec.tmpfs[].mode');
   return out;
 }

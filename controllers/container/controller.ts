@@ -2,13 +2,14 @@
  * `addContainerController`: wires the `ContainerReconciler` of one node to a manager's
  * shared informers, the runtime's event stream and an adoption pass at start.
  */
-import type { ImageService, RuntimeService } from '../../runtime/cri/index.ts';
+import type { ImageService, NetworkService, PortService, RuntimeService } from '../../runtime/cri/index.ts';
 import {
   Backoff,
   Container,
   enqueueSelf,
   Image,
   keyOf,
+  Network,
   parseKey,
   realClock,
   sleep,
@@ -26,12 +27,15 @@ import { AgentController, runWithManager, type Feed } from './agent-controller.t
 import { normalizeImageReference } from './image-reference.ts';
 import { LABEL_NAME, LABEL_NAMESPACE, LABEL_NODE } from './labels.ts';
 import { ContainerReconciler } from './reconciler.ts';
+import { Volume } from '../framework/index.ts';
 import type { RestartBackoffOptions } from './restart-policy.ts';
 
 /** Name of the controller (logs, metrics, queue). */
 export const CONTAINER_CONTROLLER = 'container';
 /** Index of the Container informer: normalised `spec.image` → Containers. */
 export const IMAGE_REF_INDEX = 'container.berth.dev/image-ref';
+/** Index of the Container informer: names of the Volumes in `spec.volumeMounts` → Containers. */
+export const VOLUME_REF_INDEX = 'container.berth.dev/volume-ref';
 
 export interface ContainerControllerDeps {
   readonly client: ApiClient;
@@ -49,6 +53,14 @@ export interface ContainerControllerDeps {
   /** Workers (keys reconciled at once). Default 16: a reconcile is mostly waiting for two API round trips. */
   readonly workers?: number;
   readonly clock?: Clock;
+  /** Where this node keeps local volumes (`<dataDir>/volumes`); absent: containers with `spec.volumeMounts` wait (`VolumesUnsupported`). */
+  readonly volumesRoot?: string;
+  /** The node's container networks (absent: loopback-only namespaces, `spec.networks` unimplemented). */
+  readonly network?: NetworkService;
+  /** Network key of the node's default network (see `NetworkService`); absent: containers without `spec.networks` get none. */
+  readonly defaultNetwork?: string;
+  /** Publishes `spec.ports`; absent: `spec.ports` is reported unimplemented. */
+  readonly ports?: PortService;
 }
 
 /**
@@ -67,6 +79,9 @@ export function addContainerController(manager: Manager, deps: ContainerControll
   const containers = manager.informer(Container, selectors);
   containers.addIndexer(IMAGE_REF_INDEX, (c) => [normalizeImageReference(c.spec.image)]);
   const images = manager.informer(Image);
+  const volumes = deps.volumesRoot ? manager.informer(Volume) : undefined;
+  if (volumes) containers.addIndexer(VOLUME_REF_INDEX, (c) => [...new Set((c.spec.volumeMounts ?? []).map((m) => m.name))]);
+  const networks = deps.network ? manager.informer(Network) : undefined;
   const log = deps.logger.child({ node: deps.nodeName });
   const reconciler = new ContainerReconciler({
     containers,
@@ -79,6 +94,9 @@ export function addContainerController(manager: Manager, deps: ContainerControll
     ...(deps.resyncMs !== undefined ? { resyncMs: deps.resyncMs } : {}),
     ...(deps.imageRetryMs !== undefined ? { imageRetryMs: deps.imageRetryMs } : {}),
     ...(deps.clock ? { clock: deps.clock } : {}),
+    ...(volumes ? { volumes, volumesRoot: deps.volumesRoot } : {}),
+    ...(deps.network ? { network: deps.network, networks, ...(deps.defaultNetwork ? { defaultNetwork: deps.defaultNetwork } : {}) } : {}),
+    ...(deps.ports ? { ports: deps.ports } : {}),
   });
   const controller = new AgentController({
     name: CONTAINER_CONTROLLER,
@@ -92,6 +110,10 @@ export function addContainerController(manager: Manager, deps: ContainerControll
   });
   controller.watch(containers, enqueueSelf);
   controller.watch(images, (img) => containersUsingImage(containers, img));
+  // a Container waiting for its volumes (VolumesReady=False) goes on when they are Available
+  if (volumes) controller.watch(volumes, (v) => containers.byIndex(VOLUME_REF_INDEX, v.metadata.name ?? '').filter((c) => c.metadata.namespace === v.metadata.namespace).map((c) => ({ namespace: c.metadata.namespace ?? '', name: c.metadata.name ?? '' })));
+  // a Container waiting for its Network (NetworkNotFound/NotReady) goes on when it is ready
+  if (networks) controller.watch(networks, (net) => containers.list(net.metadata.namespace).filter((c) => c.spec.networks?.some((n) => n.name === net.metadata.name)).map((c) => ({ namespace: c.metadata.namespace ?? '', name: c.metadata.name ?? '' })));
   runWithManager(manager, controller);
   return controller;
 }

@@ -12,6 +12,8 @@ import {
   type ContainerId,
   type ContainerStatus,
   type ImageService,
+  type NetworkService,
+  type PortService,
   type RuntimeContainer,
   type RuntimeService,
 } from '../../runtime/cri/index.ts';
@@ -28,13 +30,19 @@ import {
   type Container,
   type EventRecorder,
   type Lister,
+  type Network,
   type ReconcileContext,
   type Reconciler,
   type Request,
   type Result,
 } from '../framework/index.ts';
 import { CredentialsError, credentialsFor } from '../image/credentials.ts';
+import type { Volume } from '../framework/index.ts';
+import type { Mount } from '../../runtime/cri/index.ts';
+import { CONDITION_VOLUMES_READY, resolveVolumeMounts } from '../volume/container-mounts.ts';
 import { InvalidSpecError, toContainerConfig, unimplementedFields } from './container-config.ts';
+import { containerNetworkKey, planContainerNetwork, validateNetworks, withNetworkStatus } from './container-network.ts';
+import { ensureContainerPorts, PORT_CONFLICT_RETRY_MS, releaseContainerPorts, withPortsStatus, type PortsOutcome } from './ports.ts';
 import {
   LABEL_BACKOFF_STEP,
   LABEL_GENERATION,
@@ -67,6 +75,18 @@ export interface ContainerReconcilerDeps {
   readonly resyncMs?: number;
   /** How often a Container waiting for its image looks again (besides Image watch events). Default 5 s. */
   readonly imageRetryMs?: number;
+  /** Volume objects (all namespaces), for `spec.volumeMounts`; absent: containers with volume mounts wait (`VolumesReady=False`). */
+  readonly volumes?: Lister<Volume>;
+  /** Where this node keeps local volumes (`<dataDir>/volumes`, see `controllers/volume`). */
+  readonly volumesRoot?: string;
+  /** The node's container networks; absent: containers get a loopback-only namespace and `spec.networks` is reported unimplemented. */
+  readonly network?: NetworkService;
+  /** Network objects (all namespaces), for `spec.networks`. */
+  readonly networks?: Lister<Network>;
+  /** Network key of the node's default network, joined by containers without `spec.networks`. */
+  readonly defaultNetwork?: string;
+  /** Publishes `spec.ports` on the node; absent: `spec.ports` is reported unimplemented. */
+  readonly ports?: PortService;
 }
 
 /** Condition types this reconciler owns (`Scheduled` belongs to the scheduler). */
@@ -98,6 +118,12 @@ interface Outcome {
   current?: ContainerStatus;
   /** The image is not usable: no runtime container could be created. */
   image?: Waiting;
+  /** A network in `spec.networks` is missing or not ready: no runtime container could be created. */
+  network?: Waiting;
+  /** A volume of `spec.volumeMounts` is not ready on this node: no runtime container could be created. */
+  volumes?: Waiting;
+  /** Publishing `spec.ports` (before a create: a conflict keeps the container from being created). */
+  ports?: PortsOutcome;
   /** Waiting this long before restarting the exited container (back-off). */
   backoffMs?: number;
   /** The runtime container disappeared and restartPolicy Never keeps it gone. */
@@ -138,11 +164,17 @@ export class ContainerReconciler implements Reconciler {
       ctx.log.info({ containerID: c.id }, 'removing runtime container whose Container is gone');
       await runtime.removeContainer(c.id, call);
     }
-    if (!want || want.spec.nodeName !== nodeName) return {};
+    if (!want || want.spec.nodeName !== nodeName) {
+      if (this.deps.ports) await releaseContainerPorts(req.namespace, req.name, this.deps.ports, call);
+      await this.deps.network?.tearDownContainerNetwork(containerNetworkKey(req.namespace, req.name), call);
+      return {};
+    }
     const mine = have.filter(isOurs).sort((a, b) => a.createdAtMs - b.createdAtMs);
 
     if (want.metadata.deletionTimestamp) {
       for (const c of mine) await this.stopAndRemove(ctx, want, c, 'the Container is being deleted');
+      if (this.deps.ports) await releaseContainerPorts(req.namespace, req.name, this.deps.ports, call);
+      await this.deps.network?.tearDownContainerNetwork(containerNetworkKey(req.namespace, req.name), call);
       await client.removeFinalizer(want, RUNTIME_FINALIZER, call);
       return {};
     }
@@ -155,6 +187,7 @@ export class ContainerReconciler implements Reconciler {
 
     try {
       toContainerConfig(obj, { nodeName, restartCount: 0, backoffStep: 0 });
+      if (this.deps.network) validateNetworks(obj.spec);
     } catch (err) {
       if (err instanceof InvalidSpecError) return this.stall(ctx, obj, keep, 'InvalidSpec', err.message);
       throw err;
@@ -164,16 +197,23 @@ export class ContainerReconciler implements Reconciler {
     try {
       outcome = await this.converge(ctx, obj, keep);
     } catch (err) {
+      if (err instanceof InvalidSpecError) return this.stall(ctx, obj, keep, 'InvalidSpec', err.message);
       if (isRuntimeError(err, 'InvalidArgument')) return this.stall(ctx, obj, keep, 'InvalidSpec', `the runtime rejected the spec: ${err.message}`);
       throw err;
     }
 
-    const status = this.statusFrom(obj, outcome);
+    let status = this.deps.network
+      ? withNetworkStatus(this.statusFrom(obj, outcome), await this.deps.network.containerNetwork(containerNetworkKey(req.namespace, req.name), call))
+      : this.statusFrom(obj, outcome);
+    const ports = await this.syncPorts(ctx, obj, outcome);
+    if (ports?.invalid) return this.stall(ctx, obj, keep, 'InvalidSpec', ports.condition?.message ?? 'spec.ports cannot be published');
+    if (ports) status = withPortsStatus(status, ports, obj.metadata.generation ?? 0, this.clock.nowMs());
     const written = await client.updateStatusIfChanged(obj, status, call);
     this.recordTransitions(written, obj.status, status, outcome);
 
     if (outcome.backoffMs !== undefined) return { requeueAfterMs: outcome.backoffMs };
-    if (outcome.image) return { requeueAfterMs: this.deps.imageRetryMs ?? 5_000 };
+    if (outcome.image || outcome.network || outcome.volumes) return { requeueAfterMs: this.deps.imageRetryMs ?? 5_000 };
+    if (ports && !ports.ready) return { requeueAfterMs: ports.requeueAfterMs ?? PORT_CONFLICT_RETRY_MS };
     // drift (a kill or removal behind our back whose event was missed) is caught by this cheap re-check
     if (status.phase === 'Running' || status.phase === 'Paused' || status.phase === 'Created') return { requeueAfterMs: jittered(this.deps.resyncMs ?? DEFAULT_RESYNC_MS) };
     return {};
@@ -234,7 +274,23 @@ export class ContainerReconciler implements Reconciler {
         out.image = image;
         return out;
       }
-      const config = toContainerConfig(obj, { nodeName: this.deps.nodeName, restartCount: out.restartCount, backoffStep });
+      const volumes = await this.prepareVolumes(ctx, obj);
+      if (!Array.isArray(volumes)) {
+        out.volumes = volumes;
+        return out;
+      }
+      const prepared = await this.prepareNetwork(ctx, obj);
+      if ('reason' in prepared) {
+        out.network = prepared;
+        return out;
+      }
+      const { ip, ...network } = prepared;
+      if (this.deps.ports) {
+        // Host ports first: a port someone else holds keeps the container from starting at all.
+        out.ports = await ensureContainerPorts(obj, ip, this.deps.ports, { signal: ctx.signal });
+        if (!out.ports.ready) return out;
+      }
+      const config = { ...toContainerConfig(obj, { nodeName: this.deps.nodeName, restartCount: out.restartCount, backoffStep, volumeMounts: volumes }), ...network };
       current = await this.create(ctx, obj, config);
     }
 
@@ -280,6 +336,54 @@ export class ContainerReconciler implements Reconciler {
     const id = await this.deps.runtime.createContainer(config, { signal: ctx.signal });
     void this.deps.recorder?.normal(obj, 'Created', `created container ${short(id)} from image ${config.image}`);
     return this.statusOf(id, ctx);
+  }
+
+  /**
+   * The bind mounts of `spec.volumeMounts` on this node, or why the container must wait
+   * (a Volume created on first use, not yet Available, on another node, being deleted).
+   * Throws `InvalidSpecError` for a subPath that leaves its volume.
+   */
+  private async prepareVolumes(ctx: ReconcileContext, obj: Container): Promise<Waiting | Mount[]> {
+    const { volumes, volumesRoot, client, nodeName } = this.deps;
+    if (!obj.spec.volumeMounts?.length) return [];
+    if (!volumes) return { reason: 'VolumesUnsupported', message: `the agent of node ${nodeName} runs no volume controller` };
+    const r = await resolveVolumeMounts({ volumes, client, nodeName, ...(volumesRoot ? { volumesRoot } : {}) }, obj, ctx.signal);
+    if (r.kind === 'invalid') throw new InvalidSpecError(r.field, r.message);
+    return r.kind === 'waiting' ? { reason: r.reason, message: r.message } : r.mounts;
+  }
+
+  /**
+   * Sets up the container's network before its runtime container is created (a CRI
+   * sandbox): the namespace to join and its nameservers, or why it must wait.
+   * Without a `NetworkService`, a loopback-only namespace (`spec.networks` ignored).
+   */
+  private async prepareNetwork(ctx: ReconcileContext, obj: Container): Promise<Waiting | (Pick<ContainerConfig, 'networkNamespace' | 'dnsServers'> & { ip?: string })> {
+    const { network, networks, defaultNetwork } = this.deps;
+    if (!network) return {};
+    const plan = planContainerNetwork(obj, networks, defaultNetwork);
+    if (plan.mode === 'waiting') return plan;
+    if (plan.mode === 'host') return { networkNamespace: 'host' };
+    if (plan.mode === 'none') return {};
+    const setup = await network.setUpContainerNetwork(plan.request, { signal: ctx.signal });
+    return { networkNamespace: setup.netnsPath, dnsServers: setup.dnsServers, ...(setup.addresses[0] ? { ip: setup.addresses[0].ip } : {}) };
+  }
+
+  /**
+   * Publishes `spec.ports` while the runtime container is there and not exited (again
+   * after a server restart, or to a new address), and withdraws them when it stops.
+   */
+  private async syncPorts(ctx: ReconcileContext, obj: Container, outcome: Outcome): Promise<PortsOutcome | undefined> {
+    const { ports, network } = this.deps;
+    if (!ports) return undefined;
+    if (outcome.ports) return outcome.ports;
+    const key = containerNetworkKey(obj.metadata.namespace ?? '', obj.metadata.name ?? '');
+    const state = outcome.current?.state;
+    if (state !== 'running' && state !== 'paused' && state !== 'created') {
+      await releaseContainerPorts(obj.metadata.namespace ?? '', obj.metadata.name ?? '', ports, { signal: ctx.signal });
+      return { ready: true };
+    }
+    const ip = (await network?.containerNetwork(key, { signal: ctx.signal }))?.addresses[0]?.ip;
+    return ensureContainerPorts(obj, ip, ports, { signal: ctx.signal });
   }
 
   /**
@@ -388,8 +492,8 @@ export class ContainerReconciler implements Reconciler {
       for (const k of ['containerID', 'imageID', 'startedAt', 'finishedAt', 'exitCode'] as const) if (old[k] !== undefined) Object.assign(fields, { [k]: old[k] });
     } else if (!c) {
       phase = 'Pending';
-      reason = o.image?.reason;
-      message = o.image?.message;
+      reason = o.image?.reason ?? o.volumes?.reason ?? o.network?.reason;
+      message = o.image?.message ?? o.volumes?.message ?? o.network?.message;
     } else {
       phase = PHASES[c.state] ?? 'Exited';
       fields.containerID = c.id;
@@ -421,6 +525,8 @@ export class ContainerReconciler implements Reconciler {
     let conditions = old.conditions;
     if (o.image) conditions = setCondition(conditions, cond(CONDITION_IMAGE_READY, 'False', o.image.reason, o.image.message), now);
     else if (c) conditions = setCondition(conditions, cond(CONDITION_IMAGE_READY, 'True', 'Present', `image ${JSON.stringify(spec.image)} is present on node ${this.deps.nodeName}`), now);
+    if (o.volumes) conditions = setCondition(conditions, cond(CONDITION_VOLUMES_READY, 'False', o.volumes.reason, o.volumes.message), now);
+    else if (c && spec.volumeMounts?.length) conditions = setCondition(conditions, cond(CONDITION_VOLUMES_READY, 'True', 'Mounted', `volumes ${[...new Set(spec.volumeMounts.map((m) => m.name))].join(', ')} are mounted from node ${this.deps.nodeName}`), now);
     conditions = setCondition(
       conditions,
       phase === 'Running'
@@ -436,7 +542,7 @@ export class ContainerReconciler implements Reconciler {
       now,
     );
     conditions = setCondition(conditions, cond(CONDITION_STALLED, 'False', 'NotStalled', ''), now);
-    const ignored = unimplementedFields(spec);
+    const ignored = unimplementedFields(spec).filter((f) => !(this.deps.network && f === 'spec.networks') && !(this.deps.ports && f === 'spec.ports'));
     if (ignored.length) {
       conditions = setCondition(conditions, cond(CONDITION_UNIMPLEMENTED, 'True', 'NotImplemented', `${ignored.join(', ')} ${ignored.length > 1 ? 'are' : 'is'} ignored: not implemented yet (issue 5)`), now);
     } else conditions = conditions?.filter((x) => x.type !== CONDITION_UNIMPLEMENTED);
@@ -465,6 +571,9 @@ export class ContainerReconciler implements Reconciler {
       if (isImage.status === 'True') void recorder.normal(obj, 'Pulled', `${isImage.message ?? ''}`);
       else void recorder.warning(obj, isImage.reason ?? 'ImageNotPresent', isImage.message ?? '');
     }
+    const wasVolumes = findCondition(old?.conditions, CONDITION_VOLUMES_READY);
+    const isVolumes = findCondition(now.conditions, CONDITION_VOLUMES_READY);
+    if (isVolumes?.status === 'False' && (wasVolumes?.status !== 'False' || wasVolumes.reason !== isVolumes.reason)) void recorder.warning(obj, isVolumes.reason ?? 'VolumesNotReady', isVolumes.message ?? '');
     const newExit = c?.state === 'exited' && !(old?.containerID === c.id && old.phase === 'Exited');
     if (newExit) {
       if ((obj.spec.state ?? 'Running') === 'Stopped') void recorder.normal(obj, 'Stopped', `container ${short(c.id)} stopped with exit code ${c.exitCode ?? 'unknown'}`);

@@ -17,7 +17,7 @@ export interface ResourceRequest {
 export const NO_REQUEST: ResourceRequest = { memoryBytes: 0, cpus: 0, pids: 0 };
 
 /** Why a node cannot take a container. `insufficient …` reasons may appear together for one node. */
-export type FitFailure = 'not ready' | 'being deleted' | 'paused' | 'drained' | 'insufficient memory' | 'insufficient cpu' | 'insufficient pids';
+export type FitFailure = 'not ready' | 'being deleted' | 'paused' | 'drained' | 'insufficient memory' | 'insufficient cpu' | 'insufficient pids' | 'volume node affinity conflict';
 
 /** The resources a container reserves on its node: `spec.resources` memory, cpus and pids. */
 export function requestOf(c: Container): ResourceRequest {
@@ -95,14 +95,15 @@ export type Decision =
 /**
  * Picks the node for `request`: among nodes that fit, the least loaded by `loadScore`,
  * then the one with fewest containers, then by name (so the choice is deterministic).
+ * With `requiredNode` (the node of the container's local volumes) only that node may fit.
  * When none fits, the message counts the reasons the way kube-scheduler does:
  * `0/3 nodes are available: 1 insufficient memory, 2 not ready.`
  */
-export function chooseNode(loads: readonly NodeLoad[], request: ResourceRequest): Decision {
+export function chooseNode(loads: readonly NodeLoad[], request: ResourceRequest, requiredNode?: string): Decision {
   const fitting: NodeLoad[] = [];
   const reasons = new Map<FitFailure, number>();
   for (const load of loads) {
-    const failures = fitFailures(load, request);
+    const failures: FitFailure[] = requiredNode !== undefined && load.node.metadata.name !== requiredNode ? ['volume node affinity conflict'] : fitFailures(load, request);
     if (failures.length === 0) fitting.push(load);
     for (const f of failures) reasons.set(f, (reasons.get(f) ?? 0) + 1);
   }

@@ -9,6 +9,7 @@ import {
   findCondition,
   Node,
   realClock,
+  Volume,
   setCondition,
   type ApiClient,
   type Clock,
@@ -23,7 +24,8 @@ import {
   type Result,
 } from '../framework/index.ts';
 import { RUNTIME_FINALIZER } from '../container/labels.ts';
-import { addRequests, chooseNode, requestOf, type NodeLoad, type ResourceRequest } from './fit.ts';
+import { addRequests, chooseNode, requestOf, type Decision, type NodeLoad, type ResourceRequest } from './fit.ts';
+import { volumePlacement } from './volume-affinity.ts';
 import { NodeReservations } from './node-reservations.ts';
 
 /** Name of the Container index by `spec.nodeName` ('' for unscheduled) the scheduler adds to the shared informer. */
@@ -39,6 +41,8 @@ export interface SchedulerReconcilerDeps {
   /** What the bound Containers of that cache reserve per node (`NodeReservations.track`). */
   readonly reservations: NodeReservations;
   readonly nodes: Lister<Node>;
+  /** Volumes of all namespaces: a Container mounting a placed local Volume may only go to its node. Absent: ignored. */
+  readonly volumes?: Lister<Volume>;
   readonly client: ApiClient;
   readonly events?: EventRecorder;
   readonly clock?: Clock;
@@ -90,7 +94,9 @@ export class SchedulerReconciler implements Reconciler {
     }
 
     const request = requestOf(c);
-    const decision = chooseNode(this.loads(), request);
+    const placement = this.deps.volumes ? volumePlacement(c, this.deps.volumes) : { kind: 'any' as const };
+    const decision: Decision =
+      placement.kind === 'conflict' ? { fits: false, message: placement.message } : chooseNode(this.loads(), request, placement.kind === 'node' ? placement.nodeName : undefined);
     if (!decision.fits) {
       const before = findCondition(c.status?.conditions, 'Scheduled');
       const conditions = setCondition(
@@ -181,7 +187,7 @@ export interface SchedulerOptions {
 
 /**
  * Declares the scheduler and adds it to `manager`: it watches all Containers, and
- * Nodes (a Node change retries every unscheduled Container). Adds `NODE_NAME_INDEX`
+ * Nodes and Volumes (a change retries every unscheduled Container). Adds `NODE_NAME_INDEX`
  * to the manager's shared Container informer.
  */
 export function addScheduler(manager: Manager, opts: SchedulerOptions): ControllerSpec {
@@ -194,12 +200,15 @@ export function addScheduler(manager: Manager, opts: SchedulerOptions): Controll
     .named('scheduler')
     .watches(Container, (c) => (c.spec?.nodeName && findCondition(c.status?.conditions, 'Scheduled')?.status !== 'False' ? [] : [{ namespace: c.metadata.namespace ?? '', name: c.metadata.name ?? '' }]))
     .watches(Node, () => unscheduled())
+    // a Volume placed on a node changes where the Containers mounting it may go
+    .watches(Volume, () => unscheduled())
     .withSettings({ workers: 16, ...(opts.settings ?? {}) })
     .complete(
       new SchedulerReconciler({
         containers: informer,
         reservations,
         nodes: manager.lister(Node),
+        volumes: manager.lister(Volume),
         client: opts.client,
         ...(opts.events ? { events: opts.events } : {}),
         ...(opts.clock ? { clock: opts.clock } : {}),

@@ -35,8 +35,10 @@ export interface Mount {
   readonly hostPath?: string;
   readonly type?: 'bind' | 'tmpfs';
   readonly readonly?: boolean;
-  /** For tmpfs. */
+  /** For tmpfs: its size limit (`size=`); absent: half of RAM, the kernel's default. */
   readonly sizeBytes?: number;
+  /** For tmpfs: the file mode of its root, e.g. `0o1777` (the default). */
+  readonly mode?: number;
 }
 
 export interface Resources {
@@ -73,6 +75,8 @@ export interface ContainerConfig {
   readonly networkNamespace?: string;
   /** Entries for /etc/hosts beyond localhost and the container's own name. */
   readonly extraHosts?: readonly { readonly hostname: string; readonly ip: string }[];
+  /** Nameservers for /etc/resolv.conf (a network's DNS server); absent: the host's. Ignored with the host's network. */
+  readonly dnsServers?: readonly string[];
   /** Signal sent by `stopContainer` first, e.g. `SIGTERM` (default: the image's STOPSIGNAL or SIGTERM). */
   readonly stopSignal?: string;
 }

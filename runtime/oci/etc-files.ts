@@ -56,7 +56,12 @@ export async function writeEtcFiles(dir: string, config: ContainerConfig, hostna
   await Promise.all([
     writeFile(paths.hosts, hostsFileContent(config, hostname, hostNetwork ? await read('/etc/hosts') : '')),
     writeFile(paths.hostname, `${hostname}\n`),
-    writeFile(paths.resolvConf, resolvConfContent(await read('/etc/resolv.conf'), hostNetwork)),
+    writeFile(
+      paths.resolvConf,
+      !hostNetwork && config.dnsServers?.length
+        ? `${config.dnsServers.map((ns) => `nameserver ${ns}`).join('\n')}\n`
+        : resolvConfContent(await read('/etc/resolv.conf'), hostNetwork),
+    ),
   ]);
   return paths;
 }

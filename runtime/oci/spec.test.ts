@@ -75,6 +75,12 @@ describe('buildSpec', () => {
         { destination: '/t', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', 'size=1024'] },
       ],
     },
+    {
+      name: 'gives a tmpfs its mode (octal) and no size option for size 0',
+      config: { mounts: [{ containerPath: '/t', type: 'tmpfs', mode: 0o700, sizeBytes: 0 }, { containerPath: '/r', type: 'tmpfs', mode: 0o755, sizeBytes: 65_536, readonly: true }] },
+      want: (s) => s.mounts.slice(-2).map((m) => m.options),
+      equals: [['nosuid', 'nodev', 'mode=700'], ['nosuid', 'nodev', 'mode=755', 'size=65536', 'ro']],
+    },
     { name: 'copies annotations', config: { annotations: { a: 'b' } }, want: (s) => s.annotations, equals: { a: 'b' } },
   ];
 

@@ -267,12 +267,14 @@ function etcMounts(files: EtcFilePaths): OciMount[] {
 function toOciMount(m: Mount, i: number): OciMount {
   if (!m.containerPath?.startsWith('/')) throw invalid(`mounts[${i}].containerPath must be absolute, got "${m.containerPath}"`);
   if ((m.type ?? 'bind') === 'tmpfs') {
-    const size = m.sizeBytes !== undefined ? [`size=${Math.floor(m.sizeBytes)}`] : [];
+    const size = m.sizeBytes ? [`size=${Math.floor(m.sizeBytes)}`] : [];
+    const mode = m.mode ?? 0o1777;
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw invalid(`mounts[${i}].mode must be a file mode between 0 and 0o7777, got ${m.mode}`);
     return {
       destination: m.containerPath,
       type: 'tmpfs',
       source: 'tmpfs',
-      options: ['nosuid', 'nodev', 'mode=1777', ...size, ...(m.readonly ? ['ro'] : [])],
+      options: ['nosuid', 'nodev', `mode=${mode.toString(8)}`, ...size, ...(m.readonly ? ['ro'] : [])],
     };
   }
   if (!m.hostPath?.startsWith('/')) throw invalid(`mounts[${i}].hostPath must be an absolute host path for a bind mount`);

@@ -12,13 +12,15 @@ import { buildSpec, cgroupsPathFor } from '../oci/spec.ts';
 import { writeRecord, type ContainerRecord } from '../task/record.ts';
 import { Task } from '../task/task.ts';
 import { emit, toRuntimeError, type ServerContext } from './context.ts';
+import { anonymousVolumePaths, prepareAnonymousVolumes, sortMounts } from './anonymous-volumes.ts';
 
 /** Log file name inside the container directory. */
 export const LOG_FILE = 'ctr.log';
 
 /**
  * Creates a container: resolves and pins its image, prepares its overlay root
- * filesystem (mounted by runc inside the container), writes its /etc files and OCI bundle, and has conmon run
+ * filesystem (mounted by runc inside the container) and an anonymous volume for each
+ * image `VOLUME` no mount covers, writes its /etc files and OCI bundle, and has conmon run
  * `runc create`. Resolves with the new ID once the container is `created`.
  * Every step is undone when a later one fails.
  *
@@ -79,7 +81,10 @@ async function create(ctx: ServerContext, config: ContainerConfig, opts?: CallOp
     );
     const hostname = config.hostname || id.slice(0, 12);
     const etcFiles = await writeEtcFiles(dir, config, hostname);
-    const spec = buildSpec(config, imageConfig, {
+    // The image's VOLUMEs become anonymous volumes inside `dir`: removed with the container.
+    const anonymous = await prepareAnonymousVolumes(dir, anonymousVolumePaths(imageConfig.volumes, config.mounts), runnable.layerDirs);
+    const mounts = sortMounts([...anonymous, ...(config.mounts ?? [])]);
+    const spec = buildSpec({ ...config, ...(mounts.length ? { mounts } : {}) }, imageConfig, {
       id,
       rootfsPath,
       ...(rootOverlay ? { rootOverlay } : {}),

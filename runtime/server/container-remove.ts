@@ -6,11 +6,12 @@ import { removeCgroup } from '../oci/cgroups.ts';
 import { unmountOverlay } from '../oci/overlay.ts';
 import { emit, toRuntimeError, type ServerContext } from './context.ts';
 import { killAndWait } from './container-stop.ts';
+import { unmountAnonymousVolumeSeed } from './anonymous-volumes.ts';
 
 /**
  * Removes the container and everything it used: kills it if needed, then
  * `runc delete`, the overlay mount, the cgroups, its directory (bundle, log,
- * upper layer), its exit file, and the image pin. Every step is idempotent, so
+ * upper layer, anonymous volumes), its exit file, and the image pin. Every step is idempotent, so
  * after a failure the container stays listed and a retry finishes the job.
  *
  * Idempotent: resolves if the container is already gone.
@@ -26,6 +27,7 @@ export async function removeContainer(ctx: ServerContext, id: ContainerId, opts?
         if (!isRuntimeError(err, 'NotFound')) throw err;
       });
       await unmountOverlay(task.dir);
+      await unmountAnonymousVolumeSeed(task.dir);
       const left = await removeCgroup(task.record.cgroupsPath);
       if (left.length) throw new RuntimeError('Internal', `cgroups still in use: ${left.join(', ')}`);
       await rm(task.dir, { recursive: true, force: true });

@@ -10,6 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../cli/server.ts';
+import type { NodeNetworkOptions } from '../../cli/agent.ts';
 import { createLogger } from '../../cli/logger.ts';
 
 export interface ApiResponse<T = any> {
@@ -78,6 +79,11 @@ export interface ControlPlaneOptions {
   readonly heartbeatIntervalMs?: number;
   /** How the agent reaches registries (e.g. a test registry on plain HTTP). */
   readonly registry?: RegistryConfig;
+  /**
+   * Container networks of the runc agent. Default `false` (loopback-only namespaces), so
+   * tests never touch a real berth0; network tests pass their own names and subnets.
+   */
+  readonly network?: NodeNetworkOptions | false;
 }
 
 /** Starts a control plane; call `stop()` (e.g. in `onTestFinished`). */
@@ -98,6 +104,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 1_000,
       ...(opts.nodeGracePeriodMs !== undefined ? { nodeGracePeriodMs: opts.nodeGracePeriodMs } : {}),
       ...(opts.registry ? { registry: opts.registry } : {}),
+      network: opts.network ?? false,
     });
   let server = await start('127.0.0.1:0');
   let agent = new https.Agent({ ca: server.caPem, keepAlive: true });

@@ -275,6 +275,34 @@ export interface components {
              */
             mode?: number;
         };
+        /** @description BindMount mounts a directory or file of the node into the container, like docker run -v /host/path:/path. Only paths under one the server allows (berth server --allow-bind-mount) are accepted; none are by default. */
+        BindMount: {
+            /** @description Absolute path on the node. */
+            hostPath: string;
+            /** @description Absolute path inside the container. */
+            mountPath: string;
+            /**
+             * @description Mounted read-only if true.
+             * @default false
+             */
+            readOnly?: boolean;
+        };
+        /** @description ContainerNetworkStatus is the container's place on one network. */
+        ContainerNetworkStatus: {
+            /** @description Name of the Network (the node's default network has the name the agent gives it, berth0 by default). */
+            name: string;
+            /** @description IPv4 address of the container on this network. */
+            ip: string;
+            /**
+             * Format: int32
+             * @description Length of the network's prefix, e.g. 24.
+             */
+            prefixLength?: number;
+            /** @description Gateway (and DNS server) address of the network. */
+            gateway?: string;
+            /** @description Name of the interface inside the container, e.g. eth0. */
+            interfaceName?: string;
+        };
         /** @description NetworkAttachment connects the container to a Network (by name, in the same namespace). */
         NetworkAttachment: {
             /** @description Name of the Network object. */
@@ -390,7 +418,9 @@ export interface components {
             volumeMounts?: components["schemas"]["VolumeMount"][];
             /** @description Fresh tmpfs mounts, discarded when the container is removed. */
             tmpfs?: components["schemas"]["TmpfsMount"][];
-            /** @description Networks to connect to. Absent: the namespace's default bridge network. */
+            /** @description Host paths to mount into the container; each must be under a path the server allows. */
+            bindMounts?: components["schemas"]["BindMount"][];
+            /** @description Networks to connect to. Absent: the node's default bridge network (berth0, 10.89.0.0/16). The names host (the node's network namespace) and none (loopback only) stand alone, as docker run --network. */
             networks?: components["schemas"]["NetworkAttachment"][];
             /** @description Command that tells whether the container is healthy; reported in status.health and the Ready condition. */
             healthcheck?: components["schemas"]["Healthcheck"];
@@ -452,6 +482,8 @@ export interface components {
             nodeName?: string;
             /** @description Address of the container on its first network. */
             ip?: string;
+            /** @description The container's address on each network it joined, in the order of spec.networks. Absent with the host's network or none. */
+            networks?: components["schemas"]["ContainerNetworkStatus"][];
             /**
              * Format: date-time
              * @description When the process last started.
@@ -485,7 +517,7 @@ export interface components {
              * @description The metadata.generation this status was computed from.
              */
             observedGeneration?: number;
-            /** @description Current state in detail: Scheduled, ImageReady, Ready, Reconciling and Stalled, each with reason and message. */
+            /** @description Current state in detail: Scheduled, ImageReady, Ready, Reconciling and Stalled, each with reason and message; PortConflict is True (reason HostPortInUse) while a host port in spec.ports is taken, the message naming the port and its owner (another container or another process), and the container is not started until it is free. */
             conditions?: components["schemas"]["Condition"][];
         };
         /** @description Container is one Docker-style container: an image run as a process on a node. Its spec says what should run and whether it should be running, paused or stopped; its status says what the runtime observed. */
@@ -778,13 +810,13 @@ export interface components {
              * @enum {string}
              */
             driver?: "bridge";
-            /** @description IPv4 subnet in CIDR form, e.g. 10.90.0.0/24. Absent: a free /24 from 10.89.0.0/16. */
+            /** @description IPv4 subnet in CIDR form, e.g. 10.90.0.0/24. Absent: a free /24 from 10.90.0.0/16 (the node default network uses 10.89.0.0/16). */
             subnet?: string;
             /** @description Gateway address inside the subnet. Absent: the first address. */
             gateway?: string;
             /**
-             * @description Allow containers to reach addresses outside the network (NAT). false is Docker's --internal.
-             * @default true
+             * @description Allow containers to reach addresses outside the network (NAT); false, the default, is Docker's --internal. Turning it on needs IP forwarding, a host-wide setting: berth turns it on if it was off and back off when its last network with outbound access goes.
+             * @default false
              */
             outbound?: boolean;
         };
