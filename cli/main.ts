@@ -18,6 +18,7 @@ import { parseListen } from './listen.ts';
 import { BERTH_VERSION } from './runtime-kind.ts';
 import { tuneV8ForDaemon } from './v8-tuning.ts';
 import type { RegistryConfig } from '../runtime/cri/types.ts';
+import { parseDockerConfig } from '../runtime/cri/docker-config.ts';
 import { createLogger, LOG_LEVELS } from './logger.ts';
 import { startMetricsListener, type MetricsListener } from './metrics-listener.ts';
 import { startServer } from './server.ts';
@@ -35,13 +36,15 @@ export function parseDurationMs(v: string): number {
 
 const insecureRegistryOption = () => new Option('--insecure-registry <host[:port]...>', 'registries to reach over plain HTTP (all others: HTTPS)');
 const registryCaOption = () => new Option('--registry-ca <file>', 'extra CA certificates (PEM) to trust for registries');
+const registryAuthOption = () => new Option('--registry-auth-file <file>', 'registry credentials (a Docker config.json) for pulls and pushes that name none');
 
 /** The node's registry configuration from `--insecure-registry` and `--registry-ca`. */
-function registryConfig(o: { insecureRegistry?: string[]; registryCa?: string }): RegistryConfig | undefined {
-  if (!o.insecureRegistry && !o.registryCa) return undefined;
+function registryConfig(o: { insecureRegistry?: string[]; registryCa?: string; registryAuthFile?: string }): RegistryConfig | undefined {
+  if (!o.insecureRegistry && !o.registryCa && !o.registryAuthFile) return undefined;
   return {
     ...(o.insecureRegistry ? { insecureRegistries: o.insecureRegistry } : {}),
     ...(o.registryCa ? { caBundlePem: readFileSync(o.registryCa, 'utf8') } : {}),
+    ...(o.registryAuthFile ? { credentials: parseDockerConfig(readFileSync(o.registryAuthFile, 'utf8'), o.registryAuthFile) } : {}),
   };
 }
 
@@ -99,6 +102,7 @@ export function buildProgram(): Command {
     .option('--node-grace-period <duration>', 'time without a heartbeat before a node is marked not ready', parseDurationMs)
     .addOption(insecureRegistryOption())
     .addOption(registryCaOption())
+    .addOption(registryAuthOption())
     .option('--allow-bind-mount <path...>', 'host path (with everything below it) that Containers may bind-mount; repeatable; none by default')
     .addOption(logLevelOption())
     .action(async (o: { dataDir: string; listen: string; host?: string[]; runtime?: 'runc' | 'fake' | 'none'; nodeName: string; controllers: boolean; nodeGracePeriod?: number; insecureRegistry?: string[]; registryCa?: string; allowBindMount?: string[]; logLevel: string }) => {
@@ -161,9 +165,10 @@ export function buildProgram(): Command {
     .option('--stream-advertise <url>', 'URL the API server dials for logs, exec and attach (default: https://<stream-listen>)')
     .addOption(insecureRegistryOption())
     .addOption(registryCaOption())
+    .addOption(registryAuthOption())
     .addOption(metricsListenOption())
     .addOption(logLevelOption())
-    .action(async (o: { kubeconfig: string; nodeName: string; dataDir: string; role: 'manager' | 'worker'; runtime: 'runc' | 'fake'; streamListen: string; streamAdvertise?: string; insecureRegistry?: string[]; registryCa?: string; metricsListen?: string; logLevel: string }) => {
+    .action(async (o: { kubeconfig: string; nodeName: string; dataDir: string; role: 'manager' | 'worker'; runtime: 'runc' | 'fake'; streamListen: string; streamAdvertise?: string; insecureRegistry?: string[]; registryCa?: string; registryAuthFile?: string; metricsListen?: string; logLevel: string }) => {
       tuneV8ForDaemon();
       const logger = createLogger({ level: o.logLevel, name: 'berth-agent' });
       const metricsRegistry = processRegistry();

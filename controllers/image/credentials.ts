@@ -6,33 +6,11 @@
  * reference's registry gives the username and password (or `auth`, base64
  * `user:password`), an identity token or a registry token.
  */
-import type { AuthConfig } from '../../runtime/cri/index.ts';
+import { credentialsForHost, registryHostOf, type AuthConfig, type DockerAuthEntry } from '../../runtime/cri/index.ts';
 import type { Secret } from '../framework/index.ts';
 
 /** Why a Secret gives no usable credentials; the message names the Secret and the key. */
 export class CredentialsError extends Error {}
-
-interface DockerAuthEntry {
-  username?: string;
-  password?: string;
-  auth?: string;
-  identitytoken?: string;
-  registrytoken?: string;
-}
-
-/** The registry host of a reference as credentials are keyed: `docker.io` for Docker Hub names. */
-export function registryHostOf(reference: string): string {
-  const first = reference.split('/')[0]!;
-  const isHost = reference.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
-  return isHost ? first : 'docker.io';
-}
-
-/** The keys a Docker config may use for `host`, best first. */
-function keysFor(host: string): string[] {
-  const keys = [host, `https://${host}`, `http://${host}`, `https://${host}/v1/`, `https://${host}/v2/`];
-  if (host === 'docker.io') keys.push('https://index.docker.io/v1/', 'index.docker.io', 'registry-1.docker.io');
-  return keys;
-}
 
 /**
  * The credentials `secret` holds for the registry of `reference`; undefined when
@@ -52,20 +30,9 @@ export function credentialsFor(secret: Secret, reference: string): AuthConfig | 
     throw new CredentialsError(`${name}: cannot read the Docker config: ${(err as Error).message}`);
   }
   const host = registryHostOf(reference);
-  const entry = keysFor(host).map((k) => auths[k]).find((e) => e !== undefined);
-  if (!entry) return undefined;
-  let { username, password } = entry;
-  if ((!username || !password) && entry.auth) {
-    const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
-    const i = decoded.indexOf(':');
-    if (i < 0) throw new CredentialsError(`${name}: the auth of ${host} is not base64 of user:password`);
-    username = decoded.slice(0, i);
-    password = decoded.slice(i + 1);
+  try {
+    return credentialsForHost(auths, host, name);
+  } catch (err) {
+    throw new CredentialsError((err as Error).message);
   }
-  return {
-    ...(username ? { username } : {}),
-    ...(password ? { password } : {}),
-    ...(entry.identitytoken ? { identityToken: entry.identitytoken } : {}),
-    ...(entry.registrytoken ? { registryToken: entry.registrytoken } : {}),
-  };
 }

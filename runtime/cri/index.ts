@@ -15,3 +15,4 @@ export type {
 } from './network-service.ts';
 export type { PortService, PortMapping, PublishedPort, PublishRequest, PortPublication, PortForwarding, PortProtocol } from './port-service.ts';
 export { PortConflictError, isPortConflictError, PORT_OWNER_OTHER_PROCESS } from './port-service.ts';
+export { credentialsForHost, parseDockerConfig, registryHostOf, type DockerAuthEntry } from './docker-config.ts';

@@ -263,6 +263,11 @@ export interface RegistryConfig {
   readonly insecureRegistries?: readonly string[];
   /** Extra trusted CA certificates (PEM, one or more), added to the system roots. */
   readonly caBundlePem?: string;
+  /**
+   * Credentials by registry host (`127.0.0.1:5000`, `docker.io`), used when a pull or
+   * push is given none (`--registry-auth-file`, a Docker config file).
+   */
+  readonly credentials?: Readonly<Record<string, AuthConfig>>;
 }
 
 export interface FilesystemUsage {

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import { buildBusyboxImage, type BusyboxImage } from '../../test/fixtures/busybox-image.ts';
 import { isRuntimeError } from '../cri/errors.ts';
 import type { AuthConfig, RegistryConfig } from '../cri/types.ts';
+import { parseDockerConfig } from '../cri/docker-config.ts';
 import { ImageStore } from '../images/image-store.ts';
 import { mergeScopes, parseWwwAuthenticate } from './auth.ts';
 import { hasDockerRegistry, selfSignedCertificate, skopeo, skopeoAsync, startRegistry, type RegistryProcess } from './testing/registry-process.ts';
@@ -81,6 +82,18 @@ describe.skipIf(!canRun)('registry authentication', () => {
       expect(await store.pushImage(ref, `${registry.domain}/private/copy:2`, { auth: { username: USER, password: PASSWORD } })).toBe(busybox.manifestDigest);
       const seen = JSON.parse(skopeo(['inspect', '--tls-verify=false', '--creds', `${USER}:${PASSWORD}`, `docker://${registry.domain}/private/copy:2`])) as { Digest: string };
       expect(seen.Digest).toBe(busybox.manifestDigest);
+    });
+
+    it('uses the credentials of the registry configuration (a Docker config file) when a pull or push names none', async () => {
+      const dockerConfig = JSON.stringify({ auths: { [`http://${registry.domain}`]: { auth: Buffer.from(`${USER}:${PASSWORD}`).toString('base64') } } });
+      const credentials = parseDockerConfig(dockerConfig, 'config.json');
+      expect(credentials).toEqual({ [registry.domain]: { username: USER, password: PASSWORD } });
+      const root = mkdtempSync(join(tmpdir(), 'berth-dist-auth-cfg-'));
+      onTestFinished(() => rmSync(root, { recursive: true, force: true }));
+      const store = new ImageStore({ root, registry: { ...INSECURE, credentials } });
+      const ref = `${registry.domain}/private/busybox:1`;
+      expect(await store.pullImage(ref)).toBe(busybox.configDigest);
+      expect(await store.pushImage(ref, `${registry.domain}/private/from-config:1`)).toBe(busybox.manifestDigest);
     });
 
     it.each([

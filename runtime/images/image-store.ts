@@ -149,8 +149,9 @@ export class ImageStore implements ImageService, RootfsSource {
   async pullImage(ref: ImageRef, auth?: AuthConfig, opts: PullOptions = {}): Promise<ImageId> {
     const parsed = parseReference(ref);
     const store = await this.content();
-    const credentials = auth ?? opts.auth;
-    const client = new RegistryClient({ domain: parsed.domain, registry: opts.registry ?? this.registry, ...(credentials && { credentials }) });
+    const registry = opts.registry ?? this.registry;
+    const credentials = auth ?? opts.auth ?? registry.credentials?.[parsed.domain];
+    const client = new RegistryClient({ domain: parsed.domain, registry, ...(credentials && { credentials }) });
     const lease = store.lease();
     try {
       const pulled = await pullFromRegistry({ store, client }, {
@@ -183,7 +184,9 @@ export class ImageStore implements ImageService, RootfsSource {
     const manifestBytes = await store.readBlob(record.manifestDigest);
     const manifest = await this.manifestOf(store, record);
     const mountFrom = refsOf(store.refDb, record.id).map((x) => parseReference(x)).filter((x) => x.domain === dest.domain).map((x) => x.path);
-    const client = new RegistryClient({ domain: dest.domain, registry: opts.registry ?? this.registry, ...(opts.auth && { credentials: opts.auth }) });
+    const registry = opts.registry ?? this.registry;
+    const credentials = opts.auth ?? registry.credentials?.[dest.domain];
+    const client = new RegistryClient({ domain: dest.domain, registry, ...(credentials && { credentials }) });
     try {
       const result = await pushToRegistry({ store, client }, {
         target: dest,
