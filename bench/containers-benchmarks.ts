@@ -8,11 +8,13 @@ import type { Benchmark } from './benchmark.ts';
 import { containerExitBenchmark } from './containers-exit.ts';
 import { containersFakeBenchmark, containersHundredBenchmark } from './containers-many.ts';
 import { containerStartBenchmark } from './containers-start.ts';
+import { containerPortBenchmark } from './containers-port.ts';
 
-/** `ctr-start`, `ctr-exit`, `ctr-100`, `ctr-5000-fake`, in the order they run. */
+/** `ctr-start`, `ctr-exit`, `ctr-port`, `ctr-100`, `ctr-5000-fake`, in the order they run. */
 export const CONTAINER_BENCHMARKS: readonly Benchmark[] = [
   containerStartBenchmark,
   containerExitBenchmark,
+  containerPortBenchmark,
   containersHundredBenchmark,
   containersFakeBenchmark,
 ];
