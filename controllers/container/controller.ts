@@ -24,6 +24,7 @@ import {
 } from '../framework/index.ts';
 import type { KubeObject } from '../../api/types/index.ts';
 import { AgentController, runWithManager, type Feed } from './agent-controller.ts';
+import { HealthProber } from './health.ts';
 import { normalizeImageReference } from './image-reference.ts';
 import { LABEL_NAME, LABEL_NAMESPACE, LABEL_NODE } from './labels.ts';
 import { ContainerReconciler } from './reconciler.ts';
@@ -83,7 +84,11 @@ export function addContainerController(manager: Manager, deps: ContainerControll
   if (volumes) containers.addIndexer(VOLUME_REF_INDEX, (c) => [...new Set((c.spec.volumeMounts ?? []).map((m) => m.name))]);
   const networks = deps.network ? manager.informer(Network) : undefined;
   const log = deps.logger.child({ node: deps.nodeName });
+  // Healthchecks: a change of a container's health status asks for its reconcile.
+  let enqueue: (key: string) => void = () => undefined;
+  const health = new HealthProber({ runtime: deps.runtime, onChange: (key) => enqueue(key), ...(deps.clock ? { clock: deps.clock } : {}) });
   const reconciler = new ContainerReconciler({
+    health,
     containers,
     client: deps.client,
     runtime: deps.runtime,
@@ -108,6 +113,15 @@ export function addContainerController(manager: Manager, deps: ContainerControll
     ownWrites: { tracker: deps.client.writes, kind: Container, informers: [containers as unknown as SharedInformer<KubeObject>], maxWaitMs: 2_000 },
     feeds: [runtimeEventFeed(deps.runtime, deps.nodeName, log, deps.clock ?? realClock)],
   });
+  enqueue = (key) => {
+    const i = key.indexOf('/');
+    controller.enqueue({ namespace: key.slice(0, i), name: key.slice(i + 1) });
+  };
+  const stopController = controller.stop.bind(controller);
+  controller.stop = async () => {
+    health.stopAll();
+    await stopController();
+  };
   controller.watch(containers, enqueueSelf);
   controller.watch(images, (img) => containersUsingImage(containers, img));
   // a Container waiting for its volumes (VolumesReady=False) goes on when they are Available

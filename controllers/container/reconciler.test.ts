@@ -1,3 +1,4 @@
+import { healthSpecOf } from './health.ts';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../../test/harness/control-plane.ts';
 import { FakeRuntimeService, type FakeContainer } from '../../runtime/testing/index.ts';
@@ -394,5 +395,39 @@ describe('ContainerReconciler', () => {
     await waitForPhase(client, 'here', 'Running');
     expect((await get(client, 'elsewhere')).status).toBeUndefined();
     expect(live(runtime)).toHaveLength(1);
+  });
+});
+
+describe('healthchecks', () => {
+  it('reports Healthy and Ready while the check passes, and Unhealthy and not Ready after retries failures', async () => {
+    const cp = await controlPlane();
+    const { client } = await startAgent(cp);
+    await client.create(container('fine', { healthcheck: { exec: ['true'], intervalSeconds: 1, retries: 2 } }));
+    await client.create(container('sick', { healthcheck: { exec: ['sh', '-c', 'echo broken; exit 1'], intervalSeconds: 1, retries: 2 } }));
+    const fine = await waitForPhase(client, 'fine', 'Running');
+    expect(fine.status?.health?.status).toBe('Starting');
+    expect(findCondition(fine.status?.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'HealthcheckStarting' });
+    expect(findCondition(fine.status?.conditions, 'Unimplemented')).toBeUndefined();
+    await vi.waitFor(async () => {
+      const c = await get(client, 'fine');
+      expect(c.status?.health).toMatchObject({ status: 'Healthy', failingStreak: 0 });
+      expect(findCondition(c.status?.conditions, 'Ready')).toMatchObject({ status: 'True' });
+    }, { timeout: 5_000, interval: 50 });
+    await vi.waitFor(async () => {
+      const c = await get(client, 'sick');
+      expect(c.status?.health).toMatchObject({ status: 'Unhealthy', failingStreak: 2, lastOutput: 'broken\n' });
+      expect(findCondition(c.status?.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'Unhealthy' });
+      expect(c.status?.phase).toBe('Running');
+    }, { timeout: 6_000, interval: 50 });
+  });
+
+  it('takes the image HEALTHCHECK when the spec has none, CMD-SHELL through /bin/sh -c', () => {
+    const c = container('x');
+    expect(healthSpecOf(c, { healthcheck: { test: ['CMD-SHELL', 'wget -q -O- localhost || exit 1'], intervalNs: 5e9, retries: 4 } })).toEqual({
+      exec: ['/bin/sh', '-c', 'wget -q -O- localhost || exit 1'], intervalMs: 5_000, timeoutMs: 30_000, retries: 4, startPeriodMs: 0,
+    });
+    expect(healthSpecOf(c, { healthcheck: { test: ['CMD', 'check', '--fast'] } })?.exec).toEqual(['check', '--fast']);
+    expect(healthSpecOf(c, {})).toBeUndefined();
+    expect(healthSpecOf(container('y', { healthcheck: { exec: ['true'] } }), { healthcheck: { test: ['CMD', 'other'] } })?.exec).toEqual(['true']);
   });
 });

@@ -4,7 +4,7 @@
  * pause, resume, stop, restart with back-off, replace on a spec change, remove on
  * deletion) and reports what the runtime shows as status, conditions and Events.
  */
-import type { Condition, ContainerPhase, ContainerStatus as ApiContainerStatus } from '../../api/types/index.ts';
+import type { Condition, ContainerPhase, ContainerStatus as ApiContainerStatus, HealthStatus } from '../../api/types/index.ts';
 import {
   isRuntimeError,
   type AuthConfig,
@@ -42,6 +42,7 @@ import type { Mount } from '../../runtime/cri/index.ts';
 import { CONDITION_VOLUMES_READY, resolveVolumeMounts } from '../volume/container-mounts.ts';
 import { InvalidSpecError, toContainerConfig, unimplementedFields } from './container-config.ts';
 import { containerNetworkKey, planContainerNetwork, validateNetworks, withNetworkStatus } from './container-network.ts';
+import { healthSpecOf, withHealthStatus, type HealthProber } from './health.ts';
 import { ensureContainerPorts, PORT_CONFLICT_RETRY_MS, releaseContainerPorts, withPortsStatus, type PortsOutcome } from './ports.ts';
 import {
   LABEL_BACKOFF_STEP,
@@ -87,6 +88,8 @@ export interface ContainerReconcilerDeps {
   readonly defaultNetwork?: string;
   /** Publishes `spec.ports` on the node; absent: `spec.ports` is reported unimplemented. */
   readonly ports?: PortService;
+  /** Runs healthchecks (`spec.healthcheck` or the image's); absent: `spec.healthcheck` is reported unimplemented. */
+  readonly health?: HealthProber;
 }
 
 /** Condition types this reconciler owns (`Scheduled` belongs to the scheduler). */
@@ -165,6 +168,7 @@ export class ContainerReconciler implements Reconciler {
       await runtime.removeContainer(c.id, call);
     }
     if (!want || want.spec.nodeName !== nodeName) {
+      this.deps.health?.stop(`${req.namespace}/${req.name}`);
       if (this.deps.ports) await releaseContainerPorts(req.namespace, req.name, this.deps.ports, call);
       await this.deps.network?.tearDownContainerNetwork(containerNetworkKey(req.namespace, req.name), call);
       return {};
@@ -208,6 +212,7 @@ export class ContainerReconciler implements Reconciler {
     const ports = await this.syncPorts(ctx, obj, outcome);
     if (ports?.invalid) return this.stall(ctx, obj, keep, 'InvalidSpec', ports.condition?.message ?? 'spec.ports cannot be published');
     if (ports) status = withPortsStatus(status, ports, obj.metadata.generation ?? 0, this.clock.nowMs());
+    if (this.deps.health) status = withHealthStatus(status, await this.health(ctx, obj, outcome.current), obj.metadata.generation ?? 0, this.clock.nowMs());
     const written = await client.updateStatusIfChanged(obj, status, call);
     this.recordTransitions(written, obj.status, status, outcome);
 
@@ -366,6 +371,23 @@ export class ContainerReconciler implements Reconciler {
     if (plan.mode === 'none') return {};
     const setup = await network.setUpContainerNetwork(plan.request, { signal: ctx.signal });
     return { networkNamespace: setup.netnsPath, dnsServers: setup.dnsServers, ...(setup.addresses[0] ? { ip: setup.addresses[0].ip } : {}) };
+  }
+
+  /** The health to report: probed while the container runs and has a healthcheck (spec or image). */
+  private async health(ctx: ReconcileContext, obj: Container, current: ContainerStatus | undefined): Promise<HealthStatus | undefined> {
+    const prober = this.deps.health!;
+    const key = `${obj.metadata.namespace ?? ''}/${obj.metadata.name ?? ''}`;
+    if (current?.state !== 'running') {
+      prober.stop(key);
+      return undefined;
+    }
+    const image = obj.spec.healthcheck ? undefined : (await this.deps.images.imageStatus(current.imageId, { signal: ctx.signal }))?.config;
+    const spec = healthSpecOf(obj, image);
+    if (!spec) {
+      prober.stop(key);
+      return undefined;
+    }
+    return prober.ensure(key, current.id, spec);
   }
 
   /**
@@ -542,7 +564,7 @@ export class ContainerReconciler implements Reconciler {
       now,
     );
     conditions = setCondition(conditions, cond(CONDITION_STALLED, 'False', 'NotStalled', ''), now);
-    const ignored = unimplementedFields(spec).filter((f) => !(this.deps.network && f === 'spec.networks') && !(this.deps.ports && f === 'spec.ports'));
+    const ignored = unimplementedFields(spec).filter((f) => !(this.deps.network && f === 'spec.networks') && !(this.deps.ports && f === 'spec.ports') && !(this.deps.health && f === 'spec.healthcheck'));
     if (ignored.length) {
       conditions = setCondition(conditions, cond(CONDITION_UNIMPLEMENTED, 'True', 'NotImplemented', `${ignored.join(', ')} ${ignored.length > 1 ? 'are' : 'is'} ignored: not implemented yet (issue 5)`), now);
     } else conditions = conditions?.filter((x) => x.type !== CONDITION_UNIMPLEMENTED);

@@ -231,6 +231,17 @@ export interface ImageConfig {
   readonly exposedPorts?: readonly string[];
   readonly volumes?: readonly string[];
   readonly labels?: Readonly<Record<string, string>>;
+  /**
+   * The image's HEALTHCHECK as Docker records it: `test` is `["CMD", arg…]` (exec form)
+   * or `["CMD-SHELL", script]`; durations in nanoseconds (absent or 0: Docker's default).
+   */
+  readonly healthcheck?: {
+    readonly test: readonly string[];
+    readonly intervalNs?: number;
+    readonly timeoutNs?: number;
+    readonly startPeriodNs?: number;
+    readonly retries?: number;
+  };
 }
 
 export interface ImageFilter {

@@ -75,6 +75,13 @@ export interface OciImageConfig {
     readonly ExposedPorts?: Readonly<Record<string, unknown>> | null;
     readonly Volumes?: Readonly<Record<string, unknown>> | null;
     readonly Labels?: Readonly<Record<string, string>> | null;
+    readonly Healthcheck?: {
+      readonly Test?: readonly string[] | null;
+      readonly Interval?: number;
+      readonly Timeout?: number;
+      readonly StartPeriod?: number;
+      readonly Retries?: number;
+    } | null;
   };
   readonly rootfs: { readonly type: 'layers'; readonly diff_ids: readonly Digest[] };
 }
@@ -183,6 +190,16 @@ export function toImageConfig(config: OciImageConfig): ImageConfig {
     exposedPorts: keys(c.ExposedPorts),
     volumes: keys(c.Volumes),
     labels: c.Labels && Object.keys(c.Labels).length > 0 ? { ...c.Labels } : undefined,
+    // ["NONE"] disables an inherited healthcheck: no healthcheck then.
+    healthcheck: c.Healthcheck?.Test?.length && c.Healthcheck.Test[0] !== 'NONE'
+      ? {
+          test: [...c.Healthcheck.Test],
+          ...(c.Healthcheck.Interval ? { intervalNs: c.Healthcheck.Interval } : {}),
+          ...(c.Healthcheck.Timeout ? { timeoutNs: c.Healthcheck.Timeout } : {}),
+          ...(c.Healthcheck.StartPeriod ? { startPeriodNs: c.Healthcheck.StartPeriod } : {}),
+          ...(c.Healthcheck.Retries ? { retries: c.Healthcheck.Retries } : {}),
+        }
+      : undefined,
   };
   for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
   return out as ImageConfig;
