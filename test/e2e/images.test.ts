@@ -36,6 +36,7 @@ RUN tr a-z A-Z < greeting.txt > shout.txt
 FROM busybox
 ENV GREETING_FILE=/shout.txt
 COPY --from=build /work/shout.txt /shout.txt
+HEALTHCHECK --interval=1s --retries=2 CMD test -f /shout.txt
 CMD ["sh", "-c", "cat $GREETING_FILE"]
 `;
 
@@ -142,6 +143,12 @@ if (missing) {
       log('commit a running container');
       await create('containers', container('writer', { image: 'app:1', command: ['sh', '-c', 'echo committed > /committed.txt; rm /shout.txt; while true; do sleep 1; done'] }));
       await waitPhase('writer', 'Running');
+      // The image's HEALTHCHECK runs in it: the writer deletes the file it tests.
+      await vi.waitFor(async () => {
+        const w = (await cp.request('GET', `${NS}/containers/writer`)).body;
+        expect(w.status?.health?.status).toBe('Unhealthy');
+        expect(w.status.conditions.find((c: any) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'Unhealthy' });
+      }, { timeout: 15_000, interval: 200 });
       await vi.waitFor(async () => {
         const r = await cp.request('GET', `${NS}/containers/writer`);
         expect(r.body.status?.phase).toBe('Running');
