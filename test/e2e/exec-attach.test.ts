@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import type WebSocket from 'ws';
 import { buildBusyboxImage } from '../fixtures/busybox-image.ts';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.ts';
-import { narrator, realContainersMissing, sweepDataDir } from './helpers.ts';
+import { deleteAllContainers, narrator, realContainersMissing, stopAndSweep } from './helpers.ts';
 
 const CTRS = '/apis/berth.dev/v1/namespaces/default/containers';
 const missing = realContainersMissing();
@@ -75,20 +75,11 @@ if (missing) {
     }, 60_000);
 
     afterEach(async () => {
-      const list = await cp.request('GET', CTRS);
-      for (const c of list.body.items ?? []) {
-        if (c.status?.containerID) ids.add(c.status.containerID);
-        await cp.request('DELETE', `${CTRS}/${c.metadata.name}`);
-      }
-      await vi.waitFor(async () => expect((await cp.request('GET', CTRS)).body.items).toEqual([]), { timeout: 20_000, interval: 100 });
+      await deleteAllContainers(cp, ids);
     });
 
     afterAll(async () => {
-      if (!cp) return;
-      await cp.server.close().catch((err: unknown) => console.error('stopping the control plane failed', err));
-      if (cp.dataDir) await sweepDataDir(cp.dataDir, ids);
-      await cp.stop().catch((err: unknown) => console.error('stopping the control plane failed', err));
-      if (root) await sweepDataDir(root, ids);
+      await stopAndSweep(cp, root, ids);
     });
 
     /** Creates a Container and waits until it runs. */

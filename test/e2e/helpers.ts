@@ -343,3 +343,40 @@ export async function spawnBerth(opts: SpawnBerthOptions): Promise<SpawnedBerth>
     request, stderr: () => stderr, stop, closeClient: () => agent.destroy(),
   };
 }
+
+/** A control plane as the e2e tests hold one (the harness's `ControlPlane`). */
+interface E2eControlPlane {
+  request(method: string, path: string): Promise<{ body: any }>;
+  readonly dataDir: string;
+  readonly server: { close(): Promise<void> };
+  stop(): Promise<void>;
+}
+
+const CONTAINERS_PATH = '/apis/berth.dev/v1/namespaces/default/containers';
+
+/** Deletes every Container of `default` through the API and waits until their finalizers let them go; records their runtime IDs in `ids`. */
+export async function deleteAllContainers(cp: E2eControlPlane, ids: Set<string>, timeoutMs = 20_000): Promise<void> {
+  const list = await cp.request('GET', CONTAINERS_PATH);
+  for (const c of list.body.items ?? []) {
+    if (c.status?.containerID) ids.add(c.status.containerID);
+    await cp.request('DELETE', `${CONTAINERS_PATH}/${c.metadata.name}`);
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (((await cp.request('GET', CONTAINERS_PATH)).body.items ?? []).length > 0) {
+    if (Date.now() > deadline) throw new Error(`Containers still there after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Stops an e2e control plane: the server first (containers keep running), a sweep of its
+ * data dir while the runtime state is still there, then the rest; and a sweep of `root`.
+ */
+export async function stopAndSweep(cp: E2eControlPlane | undefined, root: string | undefined, ids: Set<string>): Promise<void> {
+  if (cp) {
+    await cp.server.close().catch((err: unknown) => console.error('stopping the control plane failed', err));
+    if (cp.dataDir) await sweepDataDir(cp.dataDir, ids);
+    await cp.stop().catch((err: unknown) => console.error('stopping the control plane failed', err));
+  }
+  if (root) await sweepDataDir(root, ids);
+}
