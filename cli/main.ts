@@ -36,6 +36,7 @@ export function parseDurationMs(v: string): number {
 
 const insecureRegistryOption = () => new Option('--insecure-registry <host[:port]...>', 'registries to reach over plain HTTP (all others: HTTPS)');
 const registryCaOption = () => new Option('--registry-ca <file>', 'extra CA certificates (PEM) to trust for registries');
+const defaultSubnetOption = () => new Option('--default-subnet <cidr>', 'subnet of the default network berth0 that containers join unless they name networks').default('10.89.0.0/16');
 const registryAuthOption = () => new Option('--registry-auth-file <file>', 'registry credentials (a Docker config.json) for pulls and pushes that name none');
 
 /** The node's registry configuration from `--insecure-registry` and `--registry-ca`. */
@@ -104,8 +105,9 @@ export function buildProgram(): Command {
     .addOption(registryCaOption())
     .addOption(registryAuthOption())
     .option('--allow-bind-mount <path...>', 'host path (with everything below it) that Containers may bind-mount; repeatable; none by default')
+    .addOption(defaultSubnetOption())
     .addOption(logLevelOption())
-    .action(async (o: { dataDir: string; listen: string; host?: string[]; runtime?: 'runc' | 'fake' | 'none'; nodeName: string; controllers: boolean; nodeGracePeriod?: number; insecureRegistry?: string[]; registryCa?: string; allowBindMount?: string[]; logLevel: string }) => {
+    .action(async (o: { dataDir: string; listen: string; host?: string[]; runtime?: 'runc' | 'fake' | 'none'; nodeName: string; controllers: boolean; nodeGracePeriod?: number; insecureRegistry?: string[]; registryCa?: string; registryAuthFile?: string; allowBindMount?: string[]; defaultSubnet: string; logLevel: string }) => {
       tuneV8ForDaemon();
       const registry = registryConfig(o);
       const server = await startServer({
@@ -119,6 +121,7 @@ export function buildProgram(): Command {
         ...(o.runtime ? { runtime: o.runtime } : {}),
         ...(o.nodeGracePeriod !== undefined ? { nodeGracePeriodMs: o.nodeGracePeriod } : {}),
         ...(o.allowBindMount ? { allowedBindMountPaths: o.allowBindMount } : {}),
+        network: { defaultNetwork: { subnet: o.defaultSubnet } },
       });
       process.stderr.write(`berth server: serving on ${server.url}\nkubeconfig: ${server.kubeconfigPath}\n  export KUBECONFIG=${server.kubeconfigPath}\n`);
       onSignals(server.logger, () => server.close());
@@ -166,22 +169,27 @@ export function buildProgram(): Command {
     .addOption(insecureRegistryOption())
     .addOption(registryCaOption())
     .addOption(registryAuthOption())
+    .addOption(defaultSubnetOption())
     .addOption(metricsListenOption())
     .addOption(logLevelOption())
-    .action(async (o: { kubeconfig: string; nodeName: string; dataDir: string; role: 'manager' | 'worker'; runtime: 'runc' | 'fake'; streamListen: string; streamAdvertise?: string; insecureRegistry?: string[]; registryCa?: string; registryAuthFile?: string; metricsListen?: string; logLevel: string }) => {
+    .action(async (o: { kubeconfig: string; nodeName: string; dataDir: string; role: 'manager' | 'worker'; runtime: 'runc' | 'fake'; streamListen: string; streamAdvertise?: string; insecureRegistry?: string[]; registryCa?: string; registryAuthFile?: string; defaultSubnet: string; metricsListen?: string; logLevel: string }) => {
       tuneV8ForDaemon();
       const logger = createLogger({ level: o.logLevel, name: 'berth-agent' });
       const metricsRegistry = processRegistry();
-      const [{ ApiClient }, { openNodeRuntime, startAgent, startAgentStreams, ensureAgentPki }] = await Promise.all([import('../controllers/framework/client.ts'), import('./agent.ts')]);
+      const [{ ApiClient }, { openNodeNetwork, openNodeRuntime, startAgent, startAgentStreams, ensureAgentPki }] = await Promise.all([import('../controllers/framework/client.ts'), import('./agent.ts')]);
       const client = ApiClient.fromKubeconfigFile(o.kubeconfig, { fieldManager: 'berth-agent' });
       const token = client.kubeConfig.getCurrentUser()?.token;
       if (!token) throw new Error(`${o.kubeconfig}: the current user has no bearer token; the API server authenticates to the agent's stream server with it`);
       const registry = registryConfig(o);
       const node = openNodeRuntime(o.runtime, o.dataDir, logger, registry ? { registry } : {});
+      // Container networks and published ports, as `berth server`'s agent has them (real runtime only).
+      const network = o.runtime === 'runc' ? await openNodeNetwork(o.dataDir, logger, { defaultNetwork: { subnet: o.defaultSubnet } }) : undefined;
       const advertiseHost = o.streamAdvertise ? new URL(o.streamAdvertise).hostname.replace(/^\[|\]$/g, '') : undefined;
       const tls = await ensureAgentPki(o.dataDir, [parseListen(o.streamListen, '--stream-listen').host, ...(advertiseHost ? [advertiseHost] : []), o.nodeName]);
       const streams = await startAgentStreams({
         runtime: node.runtime,
+        images: node.images,
+        buildLogDir: node.buildLogDir,
         listen: o.streamListen,
         token,
         tls,
@@ -193,11 +201,13 @@ export function buildProgram(): Command {
         client, runtime: node.runtime, images: node.images, builder: node.builder, buildLogDir: node.buildLogDir,
         registry: metricsRegistry, logger, nodeName: o.nodeName, role: o.role, annotations: streams.annotations,
         volumesRoot: join(o.dataDir, 'volumes'),
+        ...(network ? { network } : {}),
       });
       const listener = await maybeListen(o.metricsListen, metricsRegistry, () => true, logger);
       onSignals(logger, async () => {
         await streams.close();
         await agent.stop();
+        await network?.close();
         await node.close();
         await listener?.close();
         client.close();
