@@ -160,6 +160,15 @@ if (missing) {
       await waitPhase('web', 'Running');
       await vi.waitFor(async () => expect(await get(PORT, '/index.html')).toEqual({ status: 200, body: 'hello through a port\n' }), { timeout: 15_000, interval: 200 });
 
+      log('stopped: the port closes; running again: it answers');
+      const merge = 'application/merge-patch+json';
+      await cp!.request('PATCH', `${NS}/containers/web`, { body: { spec: { state: 'Stopped' } }, contentType: merge });
+      await waitPhase('web', 'Exited');
+      await vi.waitFor(async () => expect(await get(PORT, '/index.html')).toBeInstanceOf(Error), { timeout: 10_000, interval: 100 });
+      await cp!.request('PATCH', `${NS}/containers/web`, { body: { spec: { state: 'Running' } }, contentType: merge });
+      await waitPhase('web', 'Running');
+      await vi.waitFor(async () => expect(await get(PORT, '/index.html')).toEqual({ status: 200, body: 'hello through a port\n' }), { timeout: 15_000, interval: 100 });
+
       log('delete: the port closes');
       await cp!.request('DELETE', `${NS}/containers/web`);
       await vi.waitFor(async () => expect((await cp!.request('GET', `${NS}/containers/web`)).status).toBe(404), { timeout: 20_000, interval: 100 });
