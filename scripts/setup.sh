@@ -12,11 +12,12 @@ fi
 
 # runc + conmon run containers; busybox-static builds the first image; attr sets overlayfs
 # xattrs when unpacking layers; iproute2 and nftables for network namespaces, bridges and published
-# ports; tmux drives interactive terminals in tests; skopeo and docker-registry (the CNCF
+# ports; tmux drives interactive terminals in tests; git makes Git build contexts; openssl makes test
+# certificates; skopeo and docker-registry (the CNCF
 # distribution registry) are the interop peers of the pull, push and registry tests; skopeo checks our OCI layouts
 # in tests; promtool (package prometheus) lints /metrics in tests — only the binary is used,
 # so the packaged Prometheus service is kept from starting while installing.
-PACKAGES=(runc conmon busybox-static attr iproute2 nftables skopeo docker-registry tmux prometheus ca-certificates)
+PACKAGES=(runc conmon busybox-static attr iproute2 nftables skopeo docker-registry tmux git openssl prometheus ca-certificates)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
