@@ -31,6 +31,7 @@ import { CONTAINER_BENCHMARKS } from './containers-benchmarks.ts';
 import { buildBenchmark } from './build.ts';
 import { pullBenchmark } from './pull.ts';
 import { portsBenchmark } from './ports.ts';
+import { cliRunBenchmark } from './cli-run.ts';
 import { registryServeBenchmark } from './registry-serve.ts';
 
 /** Every benchmark, in the order they run. */
@@ -42,6 +43,7 @@ export const BENCHMARKS: readonly Benchmark[] = [
   memoryBenchmark,
   dbSizeBenchmark,
   ...CONTAINER_BENCHMARKS,
+  cliRunBenchmark,
   pullBenchmark,
   registryServeBenchmark,
   portsBenchmark,

@@ -10,6 +10,8 @@
  */
 import { Command, Option } from 'commander';
 import type { Connection, ConnectionFlags } from './connection.ts';
+import { registerComposeCommands } from '../compose/register.ts';
+import { registerMoreCommands } from './register-more.ts';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -26,8 +28,10 @@ const out: Out = (s) => void process.stdout.write(s);
 
 /** Runs a verb: connects, maps failures to one line on stderr and Docker's exit codes, exits. */
 async function act(cmd: Command, failCode: number, fn: (conn: Connection) => Promise<number | void>): Promise<void> {
-  const root = cmd.parent!;
-  const flags: ConnectionFlags = { ...root.opts(), ...Object.fromEntries(Object.entries(cmd.opts()).filter(([, v]) => v !== undefined)) } as ConnectionFlags;
+  // Flags of every ancestor (`berth --kubeconfig K volume ls`), the verb's own winning.
+  const chain: Command[] = [];
+  for (let c: Command | null = cmd; c; c = c.parent) chain.unshift(c);
+  const flags: ConnectionFlags = Object.assign({}, ...chain.map((c) => Object.fromEntries(Object.entries(c.opts()).filter(([, v]) => v !== undefined)))) as ConnectionFlags;
   const { connect, errorLine } = await import('./connection.ts');
   let conn: Connection | undefined;
   let code: number;
@@ -167,9 +171,14 @@ export function registerClientCommands(program: Command): void {
     .option('--no-stdin', 'do not attach stdin')
     .argument('<container>')
     .action((ref: string, o: { stdin: boolean }, cmd: Command) => act(cmd, 1, async (c) => (await containers()).attach(c, ref, !o.stdin)));
-  verb('wait', 'block until containers stop, then print their exit codes')
-    .argument('<container...>')
-    .action((refs: string[], _o: unknown, cmd: Command) => act(cmd, 1, async (c) => {
+  verb('wait', 'block until containers stop and print their exit codes; with --for, wait as kubectl wait')
+    .option('--for <condition>', 'kubectl style: delete, condition=Ready[=False], jsonpath={.status.phase}=Running')
+    .option('--timeout <duration>', 'with --for: give up after this long', '30s')
+    .option('-f, --filename <file>', 'with --for: the objects of these manifests (repeatable)', collect)
+    .argument('[name...]')
+    .action((refs: string[], o: { for?: string; timeout: string; filename?: string[] }, cmd: Command) => act(cmd, 1, async (c) => {
+      if (o.for) return (await import('./declarative.ts')).waitFor(c, refs, { ...o, for: o.for }, out);
+      if (!refs.length) throw new (await import('./container-spec.ts')).FlagError('wait: at least one container is required');
       for (const ref of refs) out(`${await (await containers()).waitExit(c, ref)}\n`);
       return 0;
     }));
@@ -204,12 +213,6 @@ export function registerClientCommands(program: Command): void {
       out(o.format ? renderFormat(o.format, objs as Record<string, unknown>[]) : `${JSON.stringify(objs, null, 4)}\n`);
       return 0;
     }));
-  for (const name of ['top', 'stats', 'cp', 'events', 'history', 'load']) {
-    verb(name, `not supported yet`).allowUnknownOption().argument('[args...]').action((_a: unknown, _o: unknown, cmd: Command) =>
-      act(cmd, 1, async () => {
-        throw new Error(`berth ${name} is not supported yet`);
-      }));
-  }
 
   // Images
   verb('images', 'list images')
@@ -261,4 +264,6 @@ export function registerClientCommands(program: Command): void {
       }));
   verb('logout', 'remove stored registry credentials').argument('<registry>')
     .action((reg: string, _o: unknown, cmd: Command) => act(cmd, 1, async (c) => (await images()).logout(c, reg, out)));
+  registerMoreCommands(program, { withConnection, act, out, collect });
+  registerComposeCommands(program);
 }

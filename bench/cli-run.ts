@@ -1,0 +1,135 @@
+/**
+ * CLI benchmark: `berth run --rm --network none busybox true` end to end, as a user
+ * types it — a child process `node <berth> --kubeconfig K run …` timed from spawn to
+ * exit (start-up of the CLI, create, the followed log, the exit code, the delete and its
+ * wait) — against `podman run --rm` of the same image in the same run (issue 6 target:
+ * ≤ 0.5× podman). The runs alternate as in `containers-exit.ts`.
+ *
+ * `<berth>` is the bundle `containers-server.ts` builds from the sources as they are
+ * now (`dist-bench-berth/berth.mjs`: `cli/main.ts` as `bin/berth.js` runs it from a
+ * fresh `dist/berth.mjs`, without its source-freshness check); with
+ * `BERTH_FROM_SOURCE=1`, `bin/berth.js` itself (through tsx: much slower to start).
+ * Not in CI: needs root, runc, conmon and podman.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { adminKubeconfigPath } from '../cli/kubeconfig.ts';
+import { DISTURBED_OTHER_PERCENT, fmtMs, scaled, type Benchmark, type BenchContext } from './benchmark.ts';
+import { makeTempDir } from './cleanup.ts';
+import { loadAverage, OtherLoadSampler, settleSampler } from './containers-load.ts';
+import { PrivatePodman, whyNoPodman } from './containers-podman.ts';
+import { BERTH_BUNDLE, runtimeVersions, whyNoRealRuntime } from './containers-server.ts';
+import { leftoversNote, skipped, withBerth } from './containers-session.ts';
+import { BENCH_NAMESPACE } from './fixtures.ts';
+import { sleep, summarize } from './stats.ts';
+
+const TITLE = 'CLI: berth run --rm busybox true vs podman run --rm';
+const WARMUP = 2;
+const RUN_TIMEOUT_MS = 30_000;
+const SETTLE_MS = 100;
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+interface Timed {
+  readonly ms: number;
+  readonly fromAbsMs: number;
+}
+
+/** Runs `node <berth> ARGS…`; resolves with the milliseconds until it exited 0, rejects otherwise. */
+function timeBerth(args: readonly string[]): Promise<number> {
+  const entry = process.env.BERTH_FROM_SOURCE === '1' ? path.join(REPO_ROOT, 'bin', 'berth.js') : BERTH_BUNDLE;
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, [entry, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      const ms = performance.now() - t0;
+      if (code === 0) resolve(ms);
+      else reject(new Error(`berth ${args.join(' ')} failed (${code}): ${err.trim().slice(-500)}`));
+    });
+  });
+}
+
+async function run(ctx: BenchContext) {
+  const runs = scaled(ctx, 25);
+  const { value, leftovers } = await withBerth(ctx, 'cli-run', { runtime: 'runc' }, async (s) => {
+    const podmanDir = makeTempDir('berth-cli-run-podman-');
+    const podman = new PrivatePodman(path.join(podmanDir.path, 'podman'));
+    try {
+      ctx.log('cli-run: importing the rootfs into a private podman store');
+      podman.importRootfs(s.fixture.rootfsDir);
+      const kubeconfig = adminKubeconfigPath(s.server.dataDir);
+      const oneBerth = async (name: string): Promise<Timed> => {
+        const fromAbsMs = performance.timeOrigin + performance.now();
+        const ms = await timeBerth(['--kubeconfig', kubeconfig, '-n', BENCH_NAMESPACE, 'run', '--rm', '--network', 'none', '--name', name, 'busybox', 'true']);
+        return { ms, fromAbsMs };
+      };
+      const onePodman = async (): Promise<Timed> => {
+        const fromAbsMs = performance.timeOrigin + performance.now();
+        return { ms: await podman.run(['true']), fromAbsMs };
+      };
+      ctx.log(`cli-run: ${WARMUP} warm-up runs each`);
+      for (let i = 0; i < WARMUP; i++) {
+        await onePodman();
+        await oneBerth(`cli-warm-${i}`);
+      }
+      ctx.log(`cli-run: ${runs} runs each, alternating`);
+      const loadBefore = loadAverage();
+      const sampler = new OtherLoadSampler([s.dir, podmanDir.path]);
+      const t0 = performance.now();
+      const podmanRuns: Timed[] = [];
+      const berthRuns: Timed[] = [];
+      for (let i = 0; i < runs; i++) {
+        for (const which of i % 2 === 0 ? ['podman', 'berth'] : ['berth', 'podman']) {
+          if (which === 'podman') podmanRuns.push(await onePodman());
+          else berthRuns.push(await oneBerth(`cli-${i}`));
+          await sleep(SETTLE_MS);
+        }
+      }
+      await settleSampler();
+      sampler.stop();
+      const disturbedOf = (rs: Timed[]) => rs.filter((r) => sampler.otherPercentBetween(r.fromAbsMs, r.fromAbsMs + r.ms) > DISTURBED_OTHER_PERCENT).length;
+      return {
+        berth: summarize(berthRuns.map((r) => r.ms)),
+        podman: summarize(podmanRuns.map((r) => r.ms)),
+        disturbedRuns: { berth: disturbedOf(berthRuns), podman: disturbedOf(podmanRuns) },
+        otherCpuPercent: sampler.otherPercentBetween(performance.timeOrigin + t0, performance.timeOrigin + performance.now()),
+        loadBefore,
+        loadAfter: loadAverage(),
+      };
+    } finally {
+      podman.close();
+      podmanDir.remove();
+    }
+  });
+  return { runs, ...value, leftovers };
+}
+
+/** `cli-run`: the CLI's `run --rm … true` against podman's (needs root, runc, conmon, podman). */
+export const cliRunBenchmark: Benchmark = {
+  name: 'cli-run',
+  title: TITLE,
+  budgetMs: 300_000,
+  async run(ctx) {
+    const why = whyNoRealRuntime() ?? whyNoPodman();
+    if (why) return skipped(TITLE, why);
+    const r = await run(ctx);
+    const ratio = r.berth.p50Ms / r.podman.p50Ms;
+    const disturbed = r.disturbedRuns.berth + r.disturbedRuns.podman;
+    return {
+      summary: { ...r, versions: runtimeVersions() },
+      rows: [
+        {
+          metric: `\`berth run --rm busybox true\` (CLI process, spawn → exit) p50, ${r.runs} runs, vs \`podman run --rm\` p50 ${fmtMs(r.podman.p50Ms)} / p99 ${fmtMs(r.podman.p99Ms)}; berth p99 ${fmtMs(r.berth.p99Ms)} (load ${r.loadBefore} → ${r.loadAfter}; other processes ${r.otherCpuPercent}% CPU${disturbed ? `; ⚠ ${r.disturbedRuns.berth} berth + ${r.disturbedRuns.podman} podman runs disturbed` : ''})${leftoversNote(r.leftovers)}`,
+          value: `${fmtMs(r.berth.p50Ms)} (${ratio.toFixed(2)}×)`,
+          target: '≤ 0.5× podman',
+          met: ratio <= 0.5,
+        },
+      ],
+    };
+  },
+};
