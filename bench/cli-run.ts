@@ -15,25 +15,18 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { adminKubeconfigPath } from '../cli/kubeconfig.ts';
-import { DISTURBED_OTHER_PERCENT, fmtMs, scaled, type Benchmark, type BenchContext } from './benchmark.ts';
+import { fmtMs, scaled, type Benchmark, type BenchContext } from './benchmark.ts';
 import { makeTempDir } from './cleanup.ts';
-import { loadAverage, OtherLoadSampler, settleSampler } from './containers-load.ts';
-import { PrivatePodman, whyNoPodman } from './containers-podman.ts';
+import { alternateWithPodman, PrivatePodman, whyNoPodman } from './containers-podman.ts';
 import { BERTH_BUNDLE, runtimeVersions, whyNoRealRuntime } from './containers-server.ts';
 import { leftoversNote, skipped, withBerth } from './containers-session.ts';
 import { BENCH_NAMESPACE } from './fixtures.ts';
-import { sleep, summarize } from './stats.ts';
 
 const TITLE = 'CLI: berth run --rm busybox true vs podman run --rm';
 const WARMUP = 2;
 const RUN_TIMEOUT_MS = 30_000;
 const SETTLE_MS = 100;
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-interface Timed {
-  readonly ms: number;
-  readonly fromAbsMs: number;
-}
 
 /** Runs `node <berth> ARGS…`; resolves with the milliseconds until it exited 0, rejects otherwise. */
 function timeBerth(args: readonly string[]): Promise<number> {
@@ -63,44 +56,11 @@ async function run(ctx: BenchContext) {
       ctx.log('cli-run: importing the rootfs into a private podman store');
       podman.importRootfs(s.fixture.rootfsDir);
       const kubeconfig = adminKubeconfigPath(s.server.dataDir);
-      const oneBerth = async (name: string): Promise<Timed> => {
-        const fromAbsMs = performance.timeOrigin + performance.now();
-        const ms = await timeBerth(['--kubeconfig', kubeconfig, '-n', BENCH_NAMESPACE, 'run', '--rm', '--network', 'none', '--name', name, 'busybox', 'true']);
-        return { ms, fromAbsMs };
-      };
-      const onePodman = async (): Promise<Timed> => {
-        const fromAbsMs = performance.timeOrigin + performance.now();
-        return { ms: await podman.run(['true']), fromAbsMs };
-      };
-      ctx.log(`cli-run: ${WARMUP} warm-up runs each`);
-      for (let i = 0; i < WARMUP; i++) {
-        await onePodman();
-        await oneBerth(`cli-warm-${i}`);
-      }
-      ctx.log(`cli-run: ${runs} runs each, alternating`);
-      const loadBefore = loadAverage();
-      const sampler = new OtherLoadSampler([s.dir, podmanDir.path]);
-      const t0 = performance.now();
-      const podmanRuns: Timed[] = [];
-      const berthRuns: Timed[] = [];
-      for (let i = 0; i < runs; i++) {
-        for (const which of i % 2 === 0 ? ['podman', 'berth'] : ['berth', 'podman']) {
-          if (which === 'podman') podmanRuns.push(await onePodman());
-          else berthRuns.push(await oneBerth(`cli-${i}`));
-          await sleep(SETTLE_MS);
-        }
-      }
-      await settleSampler();
-      sampler.stop();
-      const disturbedOf = (rs: Timed[]) => rs.filter((r) => sampler.otherPercentBetween(r.fromAbsMs, r.fromAbsMs + r.ms) > DISTURBED_OTHER_PERCENT).length;
-      return {
-        berth: summarize(berthRuns.map((r) => r.ms)),
-        podman: summarize(podmanRuns.map((r) => r.ms)),
-        disturbedRuns: { berth: disturbedOf(berthRuns), podman: disturbedOf(podmanRuns) },
-        otherCpuPercent: sampler.otherPercentBetween(performance.timeOrigin + t0, performance.timeOrigin + performance.now()),
-        loadBefore,
-        loadAfter: loadAverage(),
-      };
+      return await alternateWithPodman({
+        label: 'cli-run', log: ctx.log, warmup: WARMUP, runs, settleMs: SETTLE_MS, ownDirs: [s.dir, podmanDir.path],
+        podman: () => podman.run(['true']),
+        berth: (name) => timeBerth(['--kubeconfig', kubeconfig, '-n', BENCH_NAMESPACE, 'run', '--rm', '--network', 'none', '--name', name, 'busybox', 'true']),
+      });
     } finally {
       podman.close();
       podmanDir.remove();

@@ -9,25 +9,18 @@
  */
 import path from 'node:path';
 import { containersPath } from './api-client.ts';
-import { DISTURBED_OTHER_PERCENT, fmtMs, scaled, type Benchmark, type BenchContext } from './benchmark.ts';
+import { fmtMs, scaled, type Benchmark, type BenchContext } from './benchmark.ts';
 import { makeTempDir } from './cleanup.ts';
 import { benchContainer } from './containers-fixture.ts';
-import { loadAverage, OtherLoadSampler, settleSampler } from './containers-load.ts';
-import { PrivatePodman, whyNoPodman } from './containers-podman.ts';
+import { alternateWithPodman, PrivatePodman, whyNoPodman } from './containers-podman.ts';
 import { runtimeVersions, whyNoRealRuntime } from './containers-server.ts';
 import { deleteAll, leftoversNote, skipped, withBerth } from './containers-session.ts';
 import { BENCH_NAMESPACE } from './fixtures.ts';
-import { sleep, summarize } from './stats.ts';
 
 const TITLE = 'Containers: apply → Exited vs podman run --rm';
 const WARMUP = 2;
 const RUN_TIMEOUT_MS = 30_000;
 const SETTLE_MS = 100;
-
-interface Timed {
-  readonly ms: number;
-  readonly fromAbsMs: number;
-}
 
 async function run(ctx: BenchContext) {
   const runs = scaled(ctx, 25);
@@ -39,47 +32,18 @@ async function run(ctx: BenchContext) {
       ctx.log('ctr-exit: importing the rootfs into a private podman store');
       podman.importRootfs(s.fixture.rootfsDir);
       const collection = containersPath(BENCH_NAMESPACE);
-      const onePodman = async (): Promise<Timed> => {
-        const fromAbsMs = performance.timeOrigin + performance.now();
-        return { ms: await podman.run(['true']), fromAbsMs };
-      };
-      const oneBerth = async (name: string): Promise<Timed> => {
-        const exited = s.watch.untilPhase(name, 'Exited', RUN_TIMEOUT_MS);
-        const fromAbsMs = performance.timeOrigin + performance.now();
-        await s.client.expectOk('POST', collection, { body: JSON.stringify(benchContainer(name, ['true'], 'Never')) });
-        const ms = (await exited) - fromAbsMs;
-        await deleteAll(s, [name], RUN_TIMEOUT_MS);
-        return { ms, fromAbsMs };
-      };
-      ctx.log(`ctr-exit: ${WARMUP} warm-up runs each`);
-      for (let i = 0; i < WARMUP; i++) {
-        await onePodman();
-        await oneBerth(`warm-${i}`);
-      }
-      ctx.log(`ctr-exit: ${runs} runs each, alternating`);
-      const loadBefore = loadAverage();
-      const sampler = new OtherLoadSampler([s.dir, podmanDir.path]);
-      const t0 = performance.now();
-      const podmanRuns: Timed[] = [];
-      const berthRuns: Timed[] = [];
-      for (let i = 0; i < runs; i++) {
-        for (const which of i % 2 === 0 ? ['podman', 'berth'] : ['berth', 'podman']) {
-          if (which === 'podman') podmanRuns.push(await onePodman());
-          else berthRuns.push(await oneBerth(`x-${i}`));
-          await sleep(SETTLE_MS);
-        }
-      }
-      await settleSampler();
-      sampler.stop();
-      const disturbedOf = (runs: Timed[]) => runs.filter((r) => sampler.otherPercentBetween(r.fromAbsMs, r.fromAbsMs + r.ms) > DISTURBED_OTHER_PERCENT).length;
-      return {
-        berth: summarize(berthRuns.map((r) => r.ms)),
-        podman: summarize(podmanRuns.map((r) => r.ms)),
-        disturbedRuns: { berth: disturbedOf(berthRuns), podman: disturbedOf(podmanRuns) },
-        otherCpuPercent: sampler.otherPercentBetween(performance.timeOrigin + t0, performance.timeOrigin + performance.now()),
-        loadBefore,
-        loadAfter: loadAverage(),
-      };
+      return await alternateWithPodman({
+        label: 'ctr-exit', log: ctx.log, warmup: WARMUP, runs, settleMs: SETTLE_MS, ownDirs: [s.dir, podmanDir.path],
+        podman: () => podman.run(['true']),
+        berth: async (name) => {
+          const exited = s.watch.untilPhase(name, 'Exited', RUN_TIMEOUT_MS);
+          const fromAbsMs = performance.timeOrigin + performance.now();
+          await s.client.expectOk('POST', collection, { body: JSON.stringify(benchContainer(name, ['true'], 'Never')) });
+          const ms = (await exited) - fromAbsMs;
+          await deleteAll(s, [name], RUN_TIMEOUT_MS);
+          return ms;
+        },
+      });
     } finally {
       podman.close();
       podmanDir.remove();

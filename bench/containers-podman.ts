@@ -9,8 +9,11 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { DISTURBED_OTHER_PERCENT } from './benchmark.ts';
 import { onExit } from './cleanup.ts';
+import { loadAverage, OtherLoadSampler, settleSampler } from './containers-load.ts';
 import { mountPointsUnder, removeCgroupTree } from './containers-server.ts';
+import { sleep, summarize } from './stats.ts';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 /** Podman's cgroupfs parent. */
@@ -77,4 +80,67 @@ export class PrivatePodman {
     this.sweep();
     this.unregister();
   }
+}
+
+/** One timed run: its duration and when it began (absolute ms, for the load sampler). */
+export interface TimedRun {
+  readonly ms: number;
+  readonly fromAbsMs: number;
+}
+
+export interface AlternateOptions {
+  /** Log prefix, e.g. `ctr-exit`. */
+  readonly label: string;
+  readonly log: (line: string) => void;
+  readonly warmup: number;
+  readonly runs: number;
+  /** Pause after every run. */
+  readonly settleMs: number;
+  /** Directories whose processes count as the benchmark's own (not as other load). */
+  readonly ownDirs: readonly string[];
+  /** Podman's run of `true` (`PrivatePodman.run`), in ms. */
+  readonly podman: () => Promise<number>;
+  /** berth's run, named `name`, in ms. */
+  readonly berth: (name: string) => Promise<number>;
+}
+
+/**
+ * Warm-up runs, then berth and podman runs alternating (podman first on even rounds),
+ * with the load of other processes sampled so disturbed runs are counted. The shared
+ * method of the benchmarks against `podman run --rm` (`ctr-exit`, `cli-run`).
+ */
+export async function alternateWithPodman(opts: AlternateOptions) {
+  const timed = async (f: () => Promise<number>): Promise<TimedRun> => {
+    const fromAbsMs = performance.timeOrigin + performance.now();
+    return { ms: await f(), fromAbsMs };
+  };
+  opts.log(`${opts.label}: ${opts.warmup} warm-up runs each`);
+  for (let i = 0; i < opts.warmup; i++) {
+    await opts.podman();
+    await opts.berth(`${opts.label}-warm-${i}`);
+  }
+  opts.log(`${opts.label}: ${opts.runs} runs each, alternating`);
+  const loadBefore = loadAverage();
+  const sampler = new OtherLoadSampler([...opts.ownDirs]);
+  const t0 = performance.now();
+  const podmanRuns: TimedRun[] = [];
+  const berthRuns: TimedRun[] = [];
+  for (let i = 0; i < opts.runs; i++) {
+    for (const which of i % 2 === 0 ? ['podman', 'berth'] : ['berth', 'podman']) {
+      if (which === 'podman') podmanRuns.push(await timed(opts.podman));
+      else berthRuns.push(await timed(() => opts.berth(`${opts.label}-${i}`)));
+      await sleep(opts.settleMs);
+    }
+  }
+  await settleSampler();
+  sampler.stop();
+  const disturbedOf = (rs: TimedRun[]) => rs.filter((r) => sampler.otherPercentBetween(r.fromAbsMs, r.fromAbsMs + r.ms) > DISTURBED_OTHER_PERCENT).length;
+  return {
+    berth: summarize(berthRuns.map((r) => r.ms)),
+    podman: summarize(podmanRuns.map((r) => r.ms)),
+    disturbedRuns: { berth: disturbedOf(berthRuns), podman: disturbedOf(podmanRuns) },
+    otherCpuPercent: sampler.otherPercentBetween(performance.timeOrigin + t0, performance.timeOrigin + performance.now()),
+    loadBefore,
+    loadAfter: loadAverage(),
+  };
 }
