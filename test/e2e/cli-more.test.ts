@@ -10,29 +10,19 @@
  * Skipped unless running as root with runc, conmon, kubectl and nft.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildBusyboxImage } from '../fixtures/busybox-image.ts';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.ts';
-import { BERTH_BIN, narrator, realContainersMissing, run, sweepDataDir, type ToolResult } from './helpers.ts';
+import { BERTH_BIN, narrator, realContainersMissing, run, sweepDataDir, sweepTestNetwork, testNetwork, type ToolResult } from './helpers.ts';
 
 const NS = '/apis/berth.dev/v1/namespaces/default';
 const missing = realContainersMissing() ?? (spawnSync('nft', ['--version']).status === 0 ? undefined : 'nft is missing');
 
-const r = Math.random().toString(16).slice(2, 6);
-const N = 10 + Math.floor(Math.random() * 200);
-const NAMES = { bridgePrefix: `bt12${r}`, netnsPrefix: `bt12-${r}-`, vethPrefix: `bt12v${r}`, nftTable: `bt12_${r}`, portsTable: `bt12_ports_${r}` };
-const subnet = (i: number) => `10.212.${N + i}.0/24`;
-
-function sweepHost(): void {
-  if (existsSync('/run/netns')) for (const ns of readdirSync('/run/netns').filter((n) => n.startsWith(NAMES.netnsPrefix))) spawnSync('ip', ['netns', 'del', ns]);
-  for (const link of readdirSync('/sys/class/net').filter((n) => n.startsWith(NAMES.bridgePrefix) || n.startsWith(NAMES.vethPrefix))) spawnSync('ip', ['link', 'del', link]);
-  spawnSync('nft', ['delete', 'table', 'inet', NAMES.nftTable]);
-  spawnSync('nft', ['delete', 'table', 'ip', NAMES.portsTable]);
-}
+const { names: NAMES, subnet } = testNetwork('bt12', 212);
+const sweepHost = () => sweepTestNetwork(NAMES);
 
 if (missing) {
   describe('berth CLI, more verbs, end to end', () => {

@@ -11,53 +11,24 @@
  * Skipped unless running as root with runc, conmon, kubectl, ip and nft.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildBusyboxImage } from '../fixtures/busybox-image.ts';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.ts';
-import { BERTH_BIN, narrator, realContainersMissing, run, sweepDataDir, type ToolResult } from './helpers.ts';
+import { BERTH_BIN, httpGet, narrator, networkLeftovers, realContainersMissing, run, sweepDataDir, sweepTestNetwork, testNetwork, type ToolResult } from './helpers.ts';
 
 const NS = '/apis/berth.dev/v1/namespaces/default';
 const missing = realContainersMissing() ?? (spawnSync('nft', ['--version']).status === 0 ? undefined : 'nft is missing');
 
-const r = Math.random().toString(16).slice(2, 6);
-const N = 10 + Math.floor(Math.random() * 200);
-const NAMES = { bridgePrefix: `bt11${r}`, netnsPrefix: `bt11-${r}-`, vethPrefix: `bt11v${r}`, nftTable: `bt11_${r}`, portsTable: `bt11_ports_${r}` };
-const subnet = (i: number) => `10.211.${N + i}.0/24`;
+const { names: NAMES, subnet } = testNetwork('bt11', 211);
 const PORT = 5171;
 const SELECTOR = encodeURIComponent('berth.dev/compose-project=h11');
-
-function leftovers(): { netns: string[]; links: string[]; tables: string[] } {
-  const tables = spawnSync('nft', ['list', 'tables'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes('bt11_') && l.includes(r));
-  return {
-    netns: existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith(NAMES.netnsPrefix)) : [],
-    links: readdirSync('/sys/class/net').filter((n) => n.startsWith(NAMES.bridgePrefix) || n.startsWith(NAMES.vethPrefix)),
-    tables,
-  };
-}
-
-function sweepHost(): void {
-  const l = leftovers();
-  for (const ns of l.netns) spawnSync('ip', ['netns', 'del', ns]);
-  for (const link of l.links) spawnSync('ip', ['link', 'del', link]);
-  spawnSync('nft', ['delete', 'table', 'inet', NAMES.nftTable]);
-  spawnSync('nft', ['delete', 'table', 'ip', NAMES.portsTable]);
-}
-
-function get(port: number, path: string): Promise<{ status: number; body: string } | Error> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: 2_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (e) => resolve(e));
-  });
-}
+const leftovers = () => networkLeftovers(NAMES);
+const sweepHost = () => sweepTestNetwork(NAMES);
+const get = httpGet;
 
 const composeFile = (workerEnv: Record<string, string>) => `
 name: ignored-because-of-p

@@ -6,8 +6,9 @@
  * show that a test file left the host as it found it.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import https from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -379,4 +380,58 @@ export async function stopAndSweep(cp: E2eControlPlane | undefined, root: string
     await cp.stop().catch((err: unknown) => console.error('stopping the control plane failed', err));
   }
   if (root) await sweepDataDir(root, ids);
+}
+
+/** The host names a network test's node uses (bridges, namespaces, veths, nftables tables), unique per run. */
+export interface TestNetworkNames {
+  readonly bridgePrefix: string;
+  readonly netnsPrefix: string;
+  readonly vethPrefix: string;
+  readonly nftTable: string;
+  readonly portsTable: string;
+}
+
+/**
+ * Names for a network test (`tag` like `bt7p`, a random suffix) and its subnets
+ * `10.<octet>.N+i.0/24` with a random N, so that runs never collide with each other or with berth0.
+ */
+export function testNetwork(tag: string, octet: number): { names: TestNetworkNames; subnet: (i: number) => string } {
+  const r = Math.random().toString(16).slice(2, 6);
+  const n = 10 + Math.floor(Math.random() * 200);
+  return {
+    names: { bridgePrefix: `${tag}${r}`, netnsPrefix: `${tag}-${r}-`, vethPrefix: `${tag}v${r}`, nftTable: `${tag}_${r}`, portsTable: `${tag}_ports_${r}` },
+    subnet: (i) => `10.${octet}.${n + i}.0/24`,
+  };
+}
+
+/** What a network test's node left on the host under `names`: namespaces, links, and nftables tables (`family name`). */
+export function networkLeftovers(names: TestNetworkNames): { netns: string[]; links: string[]; tables: string[] } {
+  const listed = spawnSync('nft', ['list', 'tables'], { encoding: 'utf8' }).stdout ?? '';
+  const ours = new Set([`inet ${names.nftTable}`, `ip ${names.portsTable}`]);
+  return {
+    netns: existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith(names.netnsPrefix)) : [],
+    links: readdirSync('/sys/class/net').filter((n) => n.startsWith(names.bridgePrefix) || n.startsWith(names.vethPrefix)),
+    tables: listed.split('\n').map((l) => l.replace(/^table /, '').trim()).filter((t) => ours.has(t)),
+  };
+}
+
+/** Removes everything `networkLeftovers` finds. */
+export function sweepTestNetwork(names: TestNetworkNames): void {
+  const l = networkLeftovers(names);
+  for (const ns of l.netns) spawnSync('ip', ['netns', 'del', ns]);
+  for (const link of l.links) spawnSync('ip', ['link', 'del', link]);
+  spawnSync('nft', ['delete', 'table', 'inet', names.nftTable]);
+  spawnSync('nft', ['delete', 'table', 'ip', names.portsTable]);
+}
+
+/** GET http://127.0.0.1:port/path without keep-alive: the status and body, or the error (refused, timeout). */
+export function httpGet(port: number, path: string): Promise<{ status: number; body: string } | Error> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: 2_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (e) => resolve(e));
+  });
 }

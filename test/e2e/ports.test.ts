@@ -10,55 +10,23 @@
  * Skipped unless running as root with runc, conmon, kubectl, ip and nft.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
-import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildBusyboxImage } from '../fixtures/busybox-image.ts';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.ts';
-import { narrator, realContainersMissing, sweepDataDir } from './helpers.ts';
+import { httpGet, narrator, realContainersMissing, sweepDataDir, sweepTestNetwork, testNetwork } from './helpers.ts';
 
 const NS = '/apis/berth.dev/v1/namespaces/default';
 const missing = realContainersMissing() ?? (spawnSync('nft', ['--version']).status === 0 ? undefined : 'nft is missing');
 
-const r = Math.random().toString(16).slice(2, 6);
-const N = 10 + Math.floor(Math.random() * 200);
-const NAMES = { bridgePrefix: `bt7p${r}`, netnsPrefix: `bt7p-${r}-`, vethPrefix: `bt7q${r}`, nftTable: `bt7p_${r}`, portsTable: `bt7p_ports_${r}` };
-const subnet = (i: number) => `10.207.${N + i}.0/24`;
+const { names: NAMES, subnet } = testNetwork('bt7p', 207);
 const PORT = 5151;
 const TAKEN_PORT = 5152;
-
-function leftovers(): { netns: string[]; links: string[]; tables: string[] } {
-  const tables = spawnSync('nft', ['list', 'tables'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes(`bt7p_`) && l.includes(r));
-  return {
-    netns: existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith(NAMES.netnsPrefix)) : [],
-    links: readdirSync('/sys/class/net').filter((n) => n.startsWith(NAMES.bridgePrefix) || n.startsWith(NAMES.vethPrefix)),
-    tables,
-  };
-}
-
-function sweepHost(): void {
-  const l = leftovers();
-  for (const ns of l.netns) spawnSync('ip', ['netns', 'del', ns]);
-  for (const link of l.links) spawnSync('ip', ['link', 'del', link]);
-  spawnSync('nft', ['delete', 'table', 'inet', NAMES.nftTable]);
-  spawnSync('nft', ['delete', 'table', 'ip', NAMES.portsTable]);
-}
-
-/** GET http://127.0.0.1:port/path; the status and body, or the error. */
-function get(port: number, path: string): Promise<{ status: number; body: string } | Error> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: 2_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (e) => resolve(e));
-  });
-}
+const sweepHost = () => sweepTestNetwork(NAMES);
+const get = httpGet;
 
 if (missing) {
   describe('published ports end to end', () => {
