@@ -5,6 +5,7 @@
  *
  * Skipped unless running as root with runc, conmon and perl.
  */
+import { realRuntimeMissing } from '../testing/requires-root.ts';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -18,15 +19,7 @@ import { mountPointsUnder, unmountOverlay } from '../oci/overlay.ts';
 import { BusyboxRootfs, BUSYBOX_REF } from '../testing/busybox-rootfs.ts';
 import { RuncRuntimeService } from './runtime-service.ts';
 
-function requirement(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not running as root';
-  for (const [bin, arg] of [['runc', '--version'], ['conmon', '--version'], ['perl', '-v']] as const) {
-    const r = spawnSync(bin, [arg], { encoding: 'utf8' });
-    if (r.status !== 0) return `\`${bin} ${arg}\` failed: ${r.error?.message ?? r.stderr}`;
-  }
-  return undefined;
-}
-const missing = requirement();
+const missing = realRuntimeMissing();
 
 if (missing) {
   describe('TTY exec and attach (real runc + conmon)', () => {

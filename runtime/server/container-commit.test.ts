@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { realRuntimeMissing } from '../testing/requires-root.ts';
 import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,16 +14,7 @@ import { removeCgroup } from '../oci/cgroups.ts';
 import { mountPointsUnder, unmountOverlay } from '../oci/overlay.ts';
 import { RuncRuntimeService } from './runtime-service.ts';
 
-/** containerd's RequiresRoot: these tests need root, runc and conmon. */
-function requirement(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not running as root';
-  for (const bin of ['runc', 'conmon']) {
-    const r = spawnSync(bin, ['--version'], { encoding: 'utf8' });
-    if (r.status !== 0) return `\`${bin} --version\` failed: ${r.error?.message ?? r.stderr}`;
-  }
-  return undefined;
-}
-const missing = requirement();
+const missing = realRuntimeMissing();
 
 if (missing) {
   describe('commitContainer (real runc + conmon)', () => {

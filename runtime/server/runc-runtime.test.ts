@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { realRuntimeMissing } from '../testing/requires-root.ts';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -11,16 +12,7 @@ import { BusyboxRootfs, BUSYBOX_REF } from '../testing/busybox-rootfs.ts';
 import { runtimeConformance } from '../testing/conformance.ts';
 import { RuncRuntimeService } from './runtime-service.ts';
 
-/** containerd's RequiresRoot: these tests need root, runc and conmon. */
-function requirement(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not running as root';
-  for (const bin of ['runc', 'conmon']) {
-    const r = spawnSync(bin, ['--version'], { encoding: 'utf8' });
-    if (r.status !== 0) return `\`${bin} --version\` failed: ${r.error?.message ?? r.stderr}`;
-  }
-  return undefined;
-}
-const missing = requirement();
+const missing = realRuntimeMissing();
 
 if (missing) {
   describe('RuncRuntimeService (real runc + conmon)', () => {
