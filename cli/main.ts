@@ -13,15 +13,14 @@ import { readFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { parseListen } from './listen.ts';
 import { BERTH_VERSION } from './runtime-kind.ts';
 import { tuneV8ForDaemon } from './v8-tuning.ts';
 import type { RegistryConfig } from '../runtime/cri/types.ts';
 import { parseDockerConfig } from '../runtime/cri/docker-config.ts';
 import { createLogger, LOG_LEVELS } from './logger.ts';
-import { startMetricsListener, type MetricsListener } from './metrics-listener.ts';
-import { startServer } from './server.ts';
+import type { MetricsListener } from './metrics-listener.ts';
 import { registerClientCommands } from './client/index.ts';
 
 const defaultDataDir = (): string =>
@@ -72,7 +71,8 @@ function onSignals(logger: Logger, stop: () => Promise<void>): void {
 }
 
 /** A registry with the process metrics, for the standalone roles. */
-function processRegistry(): Registry {
+async function processRegistry(): Promise<Registry> {
+  const { Registry, collectDefaultMetrics } = await import('prom-client');
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   return registry;
@@ -80,6 +80,7 @@ function processRegistry(): Registry {
 
 async function maybeListen(listen: string | undefined, registry: Registry, healthy: () => boolean, logger: Logger): Promise<MetricsListener | undefined> {
   if (!listen) return undefined;
+  const { startMetricsListener } = await import('./metrics-listener.ts');
   const l = await startMetricsListener({ listen, registry, healthy });
   logger.info({ url: l.url }, 'serving /metrics and /healthz');
   return l;
@@ -110,6 +111,8 @@ export function buildProgram(): Command {
     .action(async (o: { dataDir: string; listen: string; host?: string[]; runtime?: 'runc' | 'fake' | 'none'; nodeName: string; controllers: boolean; nodeGracePeriod?: number; insecureRegistry?: string[]; registryCa?: string; registryAuthFile?: string; allowBindMount?: string[]; defaultSubnet: string; logLevel: string }) => {
       tuneV8ForDaemon();
       const registry = registryConfig(o);
+      // The server's code (express, SQLite, …) loads only for `berth server`: client verbs start light.
+      const { startServer } = await import('./server.ts');
       const server = await startServer({
         ...(registry ? { registry } : {}),
         dataDir: o.dataDir,
@@ -138,7 +141,7 @@ export function buildProgram(): Command {
     .action(async (o: { kubeconfig: string; leaderElect: boolean; nodeGracePeriod?: number; metricsListen?: string; logLevel: string }) => {
       tuneV8ForDaemon();
       const logger = createLogger({ level: o.logLevel, name: 'berth-controllers' });
-      const registry = processRegistry();
+      const registry = await processRegistry();
       const [{ ApiClient }, { startControllers }] = await Promise.all([import('../controllers/framework/client.ts'), import('./controllers.ts')]);
       const client = ApiClient.fromKubeconfigFile(o.kubeconfig, { fieldManager: 'berth-controllers' });
       const controllers = await startControllers({
@@ -175,7 +178,7 @@ export function buildProgram(): Command {
     .action(async (o: { kubeconfig: string; nodeName: string; dataDir: string; role: 'manager' | 'worker'; runtime: 'runc' | 'fake'; streamListen: string; streamAdvertise?: string; insecureRegistry?: string[]; registryCa?: string; registryAuthFile?: string; defaultSubnet: string; metricsListen?: string; logLevel: string }) => {
       tuneV8ForDaemon();
       const logger = createLogger({ level: o.logLevel, name: 'berth-agent' });
-      const metricsRegistry = processRegistry();
+      const metricsRegistry = await processRegistry();
       const [{ ApiClient }, { openNodeNetwork, openNodeRuntime, startAgent, startAgentStreams, ensureAgentPki }] = await Promise.all([import('../controllers/framework/client.ts'), import('./agent.ts')]);
       const client = ApiClient.fromKubeconfigFile(o.kubeconfig, { fieldManager: 'berth-agent' });
       const token = client.kubeConfig.getCurrentUser()?.token;

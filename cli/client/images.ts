@@ -239,6 +239,15 @@ export interface BuildFlags {
 /** The repository the CLI uploads build contexts to in berth's registry. */
 export const CONTEXT_REPOSITORY = 'berth/build-contexts';
 
+/** Uploads a build context archive to berth's registry as one monolithic blob POST (with the kubeconfig's token). */
+export async function uploadContext(conn: Connection, archive: Buffer, digest: string): Promise<void> {
+  const res = await conn.request('POST', `/v2/${CONTEXT_REPOSITORY}/blobs/uploads/?digest=${encodeURIComponent(digest)}`, {
+    body: archive,
+    headers: { 'content-type': 'application/octet-stream', 'content-length': String(archive.length) },
+  });
+  res.resume();
+}
+
 /**
  * `build [-t] [-f] [--build-arg] [--target] [--no-cache] DIR`: packs DIR (honouring
  * `.dockerignore`), uploads it to berth's registry as one blob (monolithic POST with
@@ -257,11 +266,7 @@ export async function build(conn: Connection, dir: string, flags: BuildFlags, ou
   const tags = (flags.tag ?? []).map((t) => familiarString(parseReference(normalized(t))));
   const ctx = await packContext(dir, dockerfile);
   process.stderr.write(`Sending build context to berth: ${humanSize(ctx.archive.length)} (${ctx.files.length} files)\n`);
-  const res = await conn.request('POST', `/v2/${CONTEXT_REPOSITORY}/blobs/uploads/?digest=${encodeURIComponent(ctx.digest)}`, {
-    body: ctx.archive,
-    headers: { 'content-type': 'application/octet-stream', 'content-length': String(ctx.archive.length) },
-  });
-  res.resume();
+  await uploadContext(conn, ctx.archive, ctx.digest);
   const name = tags.length ? toImageName(tags[0]!) : `build-${ctx.digest.slice(7, 19)}`;
   await putImage(conn, name, {
     source: {

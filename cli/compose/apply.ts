@@ -13,7 +13,7 @@ import { Container as ContainerKind, Image as ImageKind, Network as NetworkKind,
 import type { Connection } from '../client/connection.ts';
 import { readBody } from '../client/connection.ts';
 import { startFailure, VerbError } from '../client/containers.ts';
-import { CONTEXT_REPOSITORY, ProgressPrinter } from '../client/images.ts';
+import { ProgressPrinter, uploadContext } from '../client/images.ts';
 import { waitForObject } from '../client/wait.ts';
 import { PROJECT_LABEL, type ComposePlan } from './convert.ts';
 import type { DependsCondition } from './model.ts';
@@ -52,15 +52,6 @@ async function applyOne<T extends KubeObject>(conn: Connection, obj: T, before: 
   const out = await conn.client.apply(obj, { fieldManager: FIELD_MANAGER, force: true });
   if (!before) return { obj: out, what: 'Created' };
   return { obj: out, what: out.metadata.resourceVersion === before.metadata.resourceVersion ? 'Unchanged' : 'Updated' };
-}
-
-/** Uploads a build context archive to berth's registry as `berth build` does (one monolithic blob POST). */
-export async function uploadContext(conn: Connection, archive: Buffer, digest: string): Promise<void> {
-  const res = await conn.request('POST', `/v2/${CONTEXT_REPOSITORY}/blobs/uploads/?digest=${encodeURIComponent(digest)}`, {
-    body: archive,
-    headers: { 'content-type': 'application/octet-stream', 'content-length': String(archive.length) },
-  });
-  res.resume();
 }
 
 /** Waits for an Image's current generation to be Ready; Failed rejects with its message and build log. */
