@@ -32,6 +32,7 @@ import {
   processStartTicks,
   realContainersMissing,
   removeCgroupParentIfNew,
+  removeDefaultNetworkIfNew,
   runcList,
   runcState,
   run,
@@ -498,6 +499,8 @@ if (missing) {
       expect(after.conmons).toEqual(before.conmons);
       expect(after.cgroups).toEqual([]);
       await removeCgroupParentIfNew(before);
+      removeDefaultNetworkIfNew(before); // the spawned `berth server` made berth0
+      expect((await hostSnapshot([root], ids)).defaultNetwork).toEqual(before.defaultNetwork);
       await rm(root, { recursive: true, force: true });
       // A cgroup parent this file created is gone, unless someone else's containers use it now.
       for (const ctrl of (await hostSnapshot([root], ids)).cgroupParents.filter((c) => !before.cgroupParents.includes(c))) {

@@ -140,6 +140,29 @@ export interface HostSnapshot {
   readonly cgroups: string[];
   /** Hierarchies in which `<cgroupParent>` exists. */
   readonly cgroupParents: string[];
+  /** Which of `berth server`'s host-wide network objects exist: the berth0 bridge, nftables `inet berth-net`, `ip berth-ports`. */
+  readonly defaultNetwork: string[];
+}
+
+/** `berth server`'s host-wide network objects that exist now (see `HostSnapshot.defaultNetwork`). */
+function defaultNetworkObjects(): string[] {
+  const tables = (spawnSync('nft', ['list', 'tables'], { encoding: 'utf8' }).stdout ?? '').split('\n').map((l) => l.replace(/^table /, '').trim());
+  return [
+    ...(existsSync('/sys/class/net/berth0') ? ['bridge berth0'] : []),
+    ...['inet berth-net', 'ip berth-ports'].filter((t) => tables.includes(t)),
+  ];
+}
+
+/**
+ * Removes the default network's bridge and nftables tables a spawned `berth server` made
+ * (they stay while a server runs, as docker0 does) when they did not exist `before`.
+ */
+export function removeDefaultNetworkIfNew(before: HostSnapshot): void {
+  for (const o of defaultNetworkObjects().filter((x) => !before.defaultNetwork.includes(x))) {
+    const [kind, name] = o.split(' ') as [string, string];
+    if (kind === 'bridge') spawnSync('ip', ['link', 'del', name]);
+    else spawnSync('nft', ['delete', 'table', kind, name]);
+  }
 }
 
 /** Takes a snapshot of what belongs to `roots` (path prefixes) and `ids` (runtime container ids). */
@@ -150,7 +173,7 @@ export async function hostSnapshot(roots: readonly string[], ids: Iterable<strin
   for (const id of new Set(ids)) cgroups.push(...(await cgroupDirsOf(id, cgroupParent)));
   const cgroupParents: string[] = [];
   for (const ctrl of await cgroupControllers()) if (existsSync(join(CGROUP_ROOT, ctrl, cgroupParent))) cgroupParents.push(ctrl);
-  return { mounts, conmons, cgroups: cgroups.sort(), cgroupParents: cgroupParents.sort() };
+  return { mounts, conmons, cgroups: cgroups.sort(), cgroupParents: cgroupParents.sort(), defaultNetwork: defaultNetworkObjects() };
 }
 
 /**
