@@ -5,7 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
-import { writeFileAtomic } from './pki.ts';
+import { writeFileAtomic } from '../runtime/atomic-file.ts';
 
 export interface KubeconfigOptions {
   /** The API server URL, e.g. `https://127.0.0.1:7443`. */

@@ -3,11 +3,14 @@
  * bearer token, kept under `DATA_DIR/pki/` and made at first start.
  */
 import { X509Certificate, createPrivateKey, generateKeyPair, randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
+import { writeFileAtomic } from '../runtime/atomic-file.ts';
+
+export { writeFileAtomic };
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -153,35 +156,6 @@ export async function ensurePki(dataDir: string, opts: EnsurePkiOptions): Promis
     tokenPath: path('adminToken'),
     generated: { ca: generatedCa, servingCert: generatedServing, adminToken: generatedToken },
   };
-}
-
-/**
- * Replaces `path` with `data` atomically: writes a temporary file beside it with
- * `mode`, fsyncs it, renames it over `path` and fsyncs the directory. Readers see
- * the old content or the new one, never a mix. The parent directory must exist.
- */
-export async function writeFileAtomic(path: string, data: string, mode: number): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const fh = await open(tmp, 'wx', mode);
-    try {
-      await fh.writeFile(data);
-      await fh.chmod(mode); // the umask may have narrowed or the caller widened what open() applied
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  const dh = await open(dirname(path), 'r');
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
-  }
 }
 
 interface ParsedPair {

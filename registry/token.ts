@@ -6,7 +6,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { writeFileAtomic } from '../runtime/images/content-store.ts';
+import { writeFileAtomic } from '../runtime/atomic-file.ts';
 
 /** The registry actions a token can grant. */
 export type RegistryAction = 'pull' | 'push' | 'delete' | '*';

@@ -16,7 +16,7 @@
  */
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../images/content-store.ts';
+import { writeFileAtomic } from '../atomic-file.ts';
 import { digestHex, type Digest } from '../images/digest.ts';
 
 /** A step's layer: the blob descriptor parts and the diff ID. */

@@ -25,6 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream, type ReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { syncDir, writeFileAtomic } from '../atomic-file.ts';
 import { RuntimeError } from '../cri/errors.ts';
 import type { CallOptions, ImageId } from '../cri/types.ts';
 import { Digester, digestHex, isDigest, toDigest, type Digest } from './digest.ts';
@@ -127,34 +128,6 @@ export class Lease {
 }
 
 const EMPTY_DB: RefDatabase = { version: 1, images: {}, refs: {}, pins: {}, repositories: {} };
-
-/** Writes `data` to `path` atomically and durably (with `mode`): tmp file, fsync, rename, fsync of the directory. */
-export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
-  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  const fh = await open(tmp, 'wx', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await syncDir(join(path, '..'));
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 const exists = async (p: string): Promise<boolean> => stat(p).then(() => true, () => false);
 
