@@ -1,8 +1,9 @@
 /**
- * The streaming subresources of a Container — `log`, `exec`, `attach` — as
+ * The streaming subresources of a Container — `log`, `stats`, `exec`, `attach` — as
  * kube-apiserver serves `pods/log`, `pods/exec`, `pods/attach`: authenticate the
  * user, find the container's node, and proxy to that node agent's stream server
- * (`controllers/node/stream-server.ts`). Logs are proxied as a plain HTTP stream;
+ * (`controllers/node/stream-server.ts`). Logs and stats (a JSON `ContainerStatsReport`,
+ * or one per line with `stream=true`, as Docker's stats API) are proxied as a plain HTTP stream;
  * exec and attach as a WebSocket upgrade, passed through byte for byte as
  * kube-apiserver's UpgradeAwareHandler does (the sub-protocol the agent picks, the
  * frames, and the close travel unchanged in both directions).
@@ -20,6 +21,7 @@ import type { RequestInfo } from './request-info.ts';
 /** The streaming subresources of `containers`, for discovery (kube lists `pods/log` as kind Pod, `pods/exec` as PodExecOptions). */
 export const CONTAINER_STREAM_SUBRESOURCES: readonly { readonly name: string; readonly kind: string; readonly verbs: readonly string[] }[] = [
   { name: 'log', kind: 'Container', verbs: ['get'] },
+  { name: 'stats', kind: 'ContainerStats', verbs: ['get'] },
   { name: 'exec', kind: 'ContainerExecOptions', verbs: ['create', 'get'] },
   { name: 'attach', kind: 'ContainerAttachOptions', verbs: ['create', 'get'] },
 ];
@@ -27,12 +29,13 @@ export const CONTAINER_STREAM_SUBRESOURCES: readonly { readonly name: string; re
 /**
  * Paths served for each subresource: berth's own, and the core `pods` path that
  * `@kubernetes/client-node`'s `Log`, `Exec` and `Attach` hard-code — berth has no Pod
- * kind, so `pods/NAME/{log,exec,attach}` names the Container NAME.
+ * kind, so `pods/NAME/{log,exec,attach}` names the Container NAME. `stats` has no
+ * `pods` counterpart (kubelet's stats are not an API server path): berth's path only.
  */
-const pathsOf = (sub: string): string[] => [
-  `/apis/berth.dev/v1/namespaces/:namespace/containers/:name/${sub}`,
-  `/api/v1/namespaces/:namespace/pods/:name/${sub}`,
-];
+const pathsOf = (sub: string): string[] =>
+  sub === 'stats'
+    ? [`/apis/berth.dev/v1/namespaces/:namespace/containers/:name/${sub}`]
+    : [`/apis/berth.dev/v1/namespaces/:namespace/containers/:name/${sub}`, `/api/v1/namespaces/:namespace/pods/:name/${sub}`];
 
 export interface ContainerStreamsOptions {
   readonly store: ObjectStore;
@@ -48,7 +51,7 @@ export interface ContainerStreamsOptions {
 }
 
 export interface ContainerStreams {
-  /** Serves `log` (and refuses exec/attach without an upgrade): mount it before the resource routes (`extraRouters`). */
+  /** Serves `log` and `stats` (and refuses exec/attach without an upgrade): mount it before the resource routes (`extraRouters`). */
   readonly router: express.Router;
   /** Serves exec and attach: attach to the HTTPS server with `server.on('upgrade', streams.handleUpgrade)`. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
@@ -65,7 +68,8 @@ interface UpgradeConnection {
  * A request for a Container that does not exist gets 404, one not bound to a node
  * 400 (`container NAME is not running on a node yet`), one whose node cannot be
  * reached 503 — all as `Status`. Whatever the agent answers (including its own
- * refusals, and the error-channel `Status` of an exec) reaches the client unchanged.
+ * refusals — `stats` of a stopped container is 409 — and the error-channel `Status`
+ * of an exec) reaches the client unchanged.
  */
 export function containerStreams(opts: ContainerStreamsOptions): ContainerStreams {
   const containers = findResource('berth.dev', 'v1', 'containers');
@@ -87,19 +91,19 @@ export function containerStreams(opts: ContainerStreamsOptions): ContainerStream
   };
 
   const router = express.Router();
-  for (const sub of ['log', 'exec', 'attach']) {
+  for (const sub of ['log', 'stats', 'exec', 'attach']) {
     router.all(pathsOf(sub), (req: Request, res: Response, next: NextFunction) => {
       res.locals.requestInfo = requestInfoOf(req, sub);
-      if (sub !== 'log') return next(badRequest('Upgrade request required'));
+      if (sub !== 'log' && sub !== 'stats') return next(badRequest('Upgrade request required'));
       if (req.method !== 'GET') return next(methodNotAllowed('the server does not allow this method on the requested resource'));
-      return proxyLog(req, res).catch(next);
+      return proxyGet(req, res, sub).catch(next);
     });
   }
 
-  async function proxyLog(req: Request, res: Response): Promise<void> {
+  async function proxyGet(req: Request, res: Response, sub: 'log' | 'stats'): Promise<void> {
     const { namespace, name } = req.params as { namespace: string; name: string };
     const endpoint = await resolve(namespace, name);
-    await proxyNodeGet(endpoint, nodeStreamPath(namespace, name, 'log', searchOf(req)), res, 'text/plain');
+    await proxyNodeGet(endpoint, nodeStreamPath(namespace, name, sub, searchOf(req)), res, sub === 'log' ? 'text/plain' : 'application/json');
   }
 
   // Upgrades run through their own express app, so `authenticate` sees the request and response it expects.
@@ -178,7 +182,7 @@ export function containerStreams(opts: ContainerStreamsOptions): ContainerStream
 
 function requestInfoOf(req: Request, subresource: string): RequestInfo {
   return {
-    verb: subresource === 'log' ? 'get' : req.method === 'POST' ? 'create' : 'get',
+    verb: subresource === 'log' || subresource === 'stats' ? 'get' : req.method === 'POST' ? 'create' : 'get',
     group: 'berth.dev',
     resource: 'containers',
     subresource,

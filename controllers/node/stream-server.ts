@@ -1,6 +1,6 @@
 /**
- * The node agent's stream server (kubelet's streaming server): container logs over
- * plain HTTP, exec and attach over WebSocket with the Kubernetes channel protocols,
+ * The node agent's stream server (kubelet's streaming server): container logs and
+ * stats over plain HTTP, exec and attach over WebSocket with the Kubernetes channel protocols,
  * for the API server to proxy to. Only the API server calls it, with a shared bearer token.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -12,12 +12,14 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Duplex, type Readable, type Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { RuntimeService } from '../../runtime/cri/runtime-service.ts';
 import type { ImageService } from '../../runtime/cri/image-service.ts';
 import { isRuntimeError, type RuntimeErrorCode } from '../../runtime/cri/errors.ts';
 import type { LogLine, RuntimeContainer, StdioStreams } from '../../runtime/cri/types.ts';
 import { silentLogger, type Logger } from '../framework/logger.ts';
+import { readIoCounters, statsReport, type IoCounterReader } from './container-stats-report.ts';
 
 /** Label of a runtime container: the namespace of its `Container` object. */
 export const NAMESPACE_LABEL = 'berth.dev/namespace';
@@ -44,6 +46,10 @@ export interface StreamServerOptions {
   readonly images?: Pick<ImageService, 'exportImages'>;
   /** Where build logs are kept, `<namespace>_<name>.log` (`/images/NS/NAME/log`); absent: 404 there. */
   readonly buildLogDir?: string;
+  /** Reads the network and block I/O counters of a container (`/containers/NS/NAME/stats`); default: its pid's, on this host. */
+  readonly ioCounters?: IoCounterReader;
+  /** Time between two readings of a `stats?stream=true`. Default 1 s, as `docker stats`. */
+  readonly statsIntervalMs?: number;
 }
 
 export interface StreamServer {
@@ -83,6 +89,11 @@ class StreamError extends Error {
  *   `NAME_LABEL=NAME`, as plain text lines (each prefixed with its UTC RFC3339
  *   timestamp with nanoseconds and a space when `timestamps=true`, as kubelet does);
  *   with `follow`, until the container exits or the client goes. `container` is accepted and ignored.
+ * - `/containers/NS/NAME/stats?stream`: the newest runtime container's counters as one JSON
+ *   `ContainerStatsReport` (`container-stats-report.ts`: the runtime's CPU, memory, pids; the
+ *   network and block I/O read on this host); with `stream=true`, one per line every
+ *   `statsIntervalMs` until the container stops or the client goes. A container that is not
+ *   running or paused, or has no runtime container here, is 409 Conflict.
  * - `/containers/NS/NAME/exec?command=…&command=…&stdin&stdout&stderr&tty`, upgraded to
  *   WebSocket with `v5.channel.k8s.io` or `v4.channel.k8s.io`: channel 0 stdin, 1 stdout,
  *   2 stderr, 3 the final `Status` (Success, or Failure with reason `NonZeroExitCode` and
@@ -132,6 +143,7 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
     if (image) return serveImage(image, req, res);
     const route = parseRoute(req);
     if (req.method !== 'GET') throw new StreamError(405, 'MethodNotAllowed', `${req.method} is not allowed on ${route.path}`);
+    if (route.verb === 'stats') return serveStats(route, res);
     if (route.verb !== 'log') throw new StreamError(400, 'BadRequest', 'Upgrade request required');
     const container = await findContainer(route.namespace, route.name);
     logStreams.add(res);
@@ -142,7 +154,7 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
   async function serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     authorize(req);
     const route = parseRoute(req);
-    if (route.verb === 'log') throw new StreamError(400, 'BadRequest', 'log is not served over WebSocket');
+    if (route.verb === 'log' || route.verb === 'stats') throw new StreamError(400, 'BadRequest', `${route.verb} is not served over WebSocket`);
     const query = route.verb === 'exec' ? parseExecQuery(route.query) : parseStreamQuery(route.query);
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     const protocol = STREAM_PROTOCOLS.find((p) => offered.includes(p));
@@ -162,6 +174,54 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
       };
       void session.run(start).finally(() => sessions.delete(session));
     });
+  }
+
+  /** A container's counters: one reading, or (`stream=true`) one per line until it stops or the client goes. */
+  async function serveStats(route: Route, res: ServerResponse): Promise<void> {
+    const stream = flag(route.query, 'stream');
+    const who = `${route.namespace}/${route.name}`;
+    const notRunning = (state: string): StreamError => new StreamError(409, 'Conflict', `container ${who} is not running (${state})`);
+    // The API server asks only for Containers that exist: without a runtime container here, it has not started (or was cleaned up).
+    const container = await findContainer(route.namespace, route.name).catch((err: unknown) => {
+      throw err instanceof StreamError && err.code === 404 ? notRunning('no runtime container on this node') : err;
+    });
+    if (container.state !== 'running' && container.state !== 'paused') throw notRunning(container.state);
+    const readIo = opts.ioCounters ?? ((s) => readIoCounters(s.id, s.pid));
+    const read = async (signal?: AbortSignal): Promise<string> => {
+      try {
+        const [stats, status] = await Promise.all([opts.runtime.containerStats(container.id, { signal }), opts.runtime.containerStatus(container.id, { signal })]);
+        const io = await readIo(status).catch(() => ({}));
+        return `${JSON.stringify(statsReport({ namespace: route.namespace, name: route.name }, stats, io))}\n`;
+      } catch (err) {
+        // exited (or removed) since the lookup: say so with the container's name
+        if (isRuntimeError(err) && (err.code === 'FailedPrecondition' || err.code === 'NotFound')) throw notRunning(err.code === 'NotFound' ? 'removed' : 'exited');
+        throw err;
+      }
+    };
+    const first = await read();
+    if (!stream) {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(first), 'cache-control': 'no-cache' });
+      res.end(first);
+      return;
+    }
+    const ac = new AbortController();
+    logStreams.add(res);
+    res.on('close', () => {
+      logStreams.delete(res);
+      ac.abort();
+    });
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+    let line = first;
+    try {
+      for (;;) {
+        if (!res.write(line)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+        await sleep(opts.statsIntervalMs ?? 1000, undefined, { signal: ac.signal });
+        line = await read(ac.signal);
+      }
+    } catch {
+      // the client went, or the container stopped: end the stream
+    }
+    if (!res.destroyed) res.end();
   }
 
   /** An Image's build log (as kept) or its export (a tarball of the `ref` query's references). */
@@ -244,7 +304,7 @@ interface Route {
   readonly path: string;
   readonly namespace: string;
   readonly name: string;
-  readonly verb: 'log' | 'exec' | 'attach';
+  readonly verb: 'log' | 'stats' | 'exec' | 'attach';
   readonly query: URLSearchParams;
 }
 
@@ -265,7 +325,7 @@ function parseImageRoute(req: IncomingMessage): ImageRoute | undefined {
 
 function parseRoute(req: IncomingMessage): Route {
   const url = new URL(req.url ?? '/', 'http://agent');
-  const m = /^\/containers\/([^/]+)\/([^/]+)\/(log|exec|attach)$/.exec(url.pathname);
+  const m = /^\/containers\/([^/]+)\/([^/]+)\/(log|stats|exec|attach)$/.exec(url.pathname);
   if (!m) throw new StreamError(404, 'NotFound', 'the server could not find the requested resource');
   return { path: url.pathname, namespace: decodeURIComponent(m[1]!), name: decodeURIComponent(m[2]!), verb: m[3] as Route['verb'], query: url.searchParams };
 }

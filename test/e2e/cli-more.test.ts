@@ -257,6 +257,14 @@ if (missing) {
       const st = await ok(['stats', '--no-stream', 'h12-cp']);
       expect(st).toMatch(/^CONTAINER ID +NAME +CPU % +MEM USAGE \/ LIMIT +MEM % +NET I\/O +BLOCK I\/O +PIDS\n[0-9a-f]{12} +h12-cp +\d+\.\d\d% +[\d.]+[KMG]?i?B \/ [\d.]+[KMG]iB +\d+\.\d\d% +\S+ \/ \S+ +0B \/ 0B +[1-9]\d*\n$/);
 
+      log('stats of a container without a shell: the node reads the counters, nothing runs inside');
+      await runDetached('h16-nosh', 'busybox', 'sleep', '3600');
+      await ok(['exec', 'h16-nosh', 'rm', '-f', '/bin/sh', '/bin/ash', '/bin/hush']);
+      const noShell = await berth(['exec', 'h16-nosh', 'sh', '-c', 'true']);
+      expect(noShell.code).not.toBe(0);
+      expect(await ok(['stats', '--no-stream', 'h16-nosh'])).toMatch(/^CONTAINER ID +NAME +CPU % .*\n[0-9a-f]{12} +h16-nosh +\d+\.\d\d% +[\d.]+[KMG]?i?B \/ [\d.]+[KMG]iB +\d+\.\d\d% +\S+ \/ \S+ +\S+ \/ \S+ +1\n$/);
+      expect(await ok(['stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}}', 'h16-nosh'])).toBe('h16-nosh 1\n');
+
       log('history, save + load');
       expect(await ok(['history', 'busybox'])).toMatch(/^IMAGE +CREATED +CREATED BY +SIZE +COMMENT\n[0-9a-f]{12} +.+ ago +berth test fixture: busybox-static +[\d.]+[kM]B\n$/);
       const tar = join(local, 'busybox.tar');
