@@ -10,10 +10,11 @@
 import type { Container, Image, KubeObject } from '../../api/types/index.ts';
 import { isNotFound } from '../../controllers/framework/api-status-error.ts';
 import { Container as ContainerKind, Image as ImageKind, Network as NetworkKind, Volume as VolumeKind, type ResourceKind } from '../../controllers/framework/resource-kind.ts';
+import { normalizeReference } from '../../runtime/images/reference.ts';
 import type { Connection } from '../client/connection.ts';
 import { readBody } from '../client/connection.ts';
 import { startFailure, VerbError } from '../client/containers.ts';
-import { ProgressPrinter, uploadContext } from '../client/images.ts';
+import { ProgressPrinter, rmi, uploadContext } from '../client/images.ts';
 import { waitForObject } from '../client/wait.ts';
 import { PROJECT_LABEL, type ComposePlan } from './convert.ts';
 import type { DependsCondition } from './model.ts';
@@ -197,18 +198,32 @@ export async function up(conn: Connection, plan: ComposePlan, dependsOn: Readonl
 export interface DownOptions {
   /** `-v`: also the project's Volumes. */
   readonly volumes?: boolean;
-  /** `--rmi local`: also the Images the project built. */
-  readonly images?: boolean;
+  /**
+   * `--rmi local`: also the Images the project built; `--rmi all`: besides, the
+   * images its Containers ran, untagged as `berth rmi` does (the Image goes with its
+   * last tag) unless a Container outside the project still uses them.
+   */
+  readonly images?: 'local' | 'all';
   readonly progress: (line: string) => void;
   readonly timeoutMs?: number;
 }
 
+const sameImage = (a: string, b: string): boolean => {
+  try {
+    return normalizeReference(a) === normalizeReference(b);
+  } catch {
+    return a === b;
+  }
+};
+
 /**
  * `down`: deletes the project's Containers, then its Networks (then Volumes with
- * `volumes`, Images with `images`), each waited for until gone. External networks and
- * volumes carry no project label and are left alone. Idempotent.
+ * `volumes`, built Images with `images`, and with `images: 'all'` the images the
+ * Containers ran), each waited for until gone. External networks and volumes carry
+ * no project label and are left alone. Idempotent.
  */
 export async function down(conn: Connection, project: string, opts: DownOptions): Promise<void> {
+  const used = opts.images === 'all' ? [...new Set([...(await listProject(conn, ContainerKind, project)).values()].map((c) => c.spec.image))].sort() : [];
   const kinds: ResourceKind[] = [ContainerKind, NetworkKind, ...(opts.volumes ? [VolumeKind] : []), ...(opts.images ? [ImageKind] : [])];
   for (const kind of kinds) {
     const have = await listProject(conn, kind, project);
@@ -217,6 +232,21 @@ export async function down(conn: Connection, project: string, opts: DownOptions)
       await deleteAndWait(conn, kind, name, opts.timeoutMs);
       opts.progress(` ${kind.kind} ${name}  Removed`);
     }));
+  }
+  if (used.length === 0) return;
+  const others = (await conn.client.list(ContainerKind, { namespace: conn.namespace })).items;
+  for (const ref of used) {
+    if (others.some((c) => sameImage(c.spec.image, ref))) {
+      opts.progress(` Image ${ref}  Kept (used by another container)`);
+      continue;
+    }
+    try {
+      await rmi(conn, [ref], false, () => {});
+    } catch (err) {
+      if (err instanceof VerbError && err.message.startsWith('No such image')) continue; // a built one, already deleted
+      throw err;
+    }
+    opts.progress(` Image ${ref}  Removed`);
   }
 }
 

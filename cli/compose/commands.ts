@@ -1,6 +1,6 @@
 /**
  * The `berth compose` verbs: `config` and `convert` (offline: the normalised model,
- * the manifests), `up [-d]`, `down [-v] [--rmi local]`, `ps [-a]`, `logs [-f]`. Each
+ * the manifests), `up [-d]`, `down [-v] [--rmi local|all]`, `ps [-a]`, `logs [-f]`. Each
  * resolves with the process exit code. Progress goes to stderr, as Compose prints it.
  */
 import { Writable } from 'node:stream';
@@ -15,7 +15,7 @@ import { allManifests, SERVICE_LABEL, toManifests, type ComposePlan } from './co
 import { loadCompose, type LoadedCompose, type LoadOptions } from './load.ts';
 import { toComposeModel, type ComposeModel } from './model.ts';
 
-/** `-f` and `-p`, given before the verb. */
+/** `-f` (repeatable: the files are merged in order) and `-p`, given before the verb. */
 export interface ProjectFlags {
   readonly file?: readonly string[] | string;
   readonly projectName?: string;
@@ -26,8 +26,7 @@ const progress = (line: string) => void process.stderr.write(`${line}\n`);
 
 function loadOptions(flags: ProjectFlags): LoadOptions {
   const files = flags.file === undefined ? [] : Array.isArray(flags.file) ? flags.file : [flags.file as string];
-  if (files.length > 1) throw new Error('compose: more than one -f is not supported yet; merge the files into one');
-  return { ...(files[0] ? { file: files[0] } : {}), ...(flags.projectName ? { projectName: flags.projectName } : {}) };
+  return { files, ...(flags.projectName ? { projectName: flags.projectName } : {}) };
 }
 
 /** Loads and normalises the project the flags name. */
@@ -92,10 +91,11 @@ export async function composeUp(conn: Connection, flags: ProjectFlags & { detach
   return 0;
 }
 
-/** `down [-v] [--rmi local]`. */
+/** `down [-v] [--rmi local|all]`. */
 export async function composeDown(conn: Connection, flags: ProjectFlags & { volumes?: boolean; rmi?: string }): Promise<number> {
-  if (flags.rmi !== undefined && flags.rmi !== 'local' && flags.rmi !== 'all') throw new Error(`--rmi ${flags.rmi}: must be local or all`);
-  await down(conn, await projectName(flags), { volumes: flags.volumes ?? false, images: flags.rmi !== undefined, progress });
+  const rmiFlag = flags.rmi;
+  if (rmiFlag !== undefined && rmiFlag !== 'local' && rmiFlag !== 'all') throw new Error(`--rmi ${rmiFlag}: must be local or all`);
+  await down(conn, await projectName(flags), { volumes: flags.volumes ?? false, ...(rmiFlag ? { images: rmiFlag } : {}), progress });
   return 0;
 }
 

@@ -94,6 +94,15 @@ function expand(body: string, opts: InterpolateOptions, where: string, whole: st
   }
 }
 
+/**
+ * A value the Compose file marked with a merge tag: `!reset` (drop what earlier files
+ * said) or `!override` (replace it instead of merging). `load.ts` makes them from the
+ * YAML, interpolation reaches inside them, `merge.ts` resolves them.
+ */
+export class Tagged {
+  constructor(readonly tag: '!reset' | '!override', readonly value: unknown) {}
+}
+
 /** `services.web.ports[0]`-style path of a key under `base`. */
 export const keyPath = (base: string, key: string | number): string =>
   typeof key === 'number' ? `${base}[${key}]` : base ? `${base}.${key}` : key;
@@ -104,6 +113,7 @@ export const keyPath = (base: string, key: string | number): string =>
  */
 export function interpolate(value: unknown, opts: InterpolateOptions, where = ''): unknown {
   if (typeof value === 'string') return interpolateString(value, opts, where || '(top level)');
+  if (value instanceof Tagged) return new Tagged(value.tag, interpolate(value.value, opts, where));
   if (Array.isArray(value)) return value.map((v, i) => interpolate(v, opts, keyPath(where, i)));
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};

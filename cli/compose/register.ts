@@ -38,7 +38,7 @@ export function registerComposeCommands(program: Command): void {
   const compose = program
     .command('compose')
     .description('run a Compose project (compose.yaml) as berth objects')
-    .option('-f, --file <file>', 'Compose file (default: compose.yaml, compose.yml, docker-compose.yaml, docker-compose.yml)', collect)
+    .option('-f, --file <file>', 'Compose file, repeatable: later files are merged over earlier ones (default: $COMPOSE_FILE, else compose.yaml, compose.yml, docker-compose.yml or docker-compose.yaml plus its compose.override.yaml)', collect)
     .option('-p, --project-name <name>', 'project name (default: the file\'s name:, $COMPOSE_PROJECT_NAME, or the directory name)')
     .option('--kubeconfig <file>', 'kubeconfig of the berth server')
     .option('--context <name>', 'kubeconfig context to use')
@@ -52,7 +52,7 @@ export function registerComposeCommands(program: Command): void {
     .action((_o: unknown, cmd: Command) => act(cmd, async (f, c) => (await commands()).composeUp(c!, { ...projectFlags(f), detach: f.detach, waitTimeout: f.waitTimeout }, out)));
   compose.command('down').description('delete the project\'s containers and networks')
     .option('-v, --volumes', 'also delete the project\'s volumes')
-    .option('--rmi <which>', 'also delete the images the project built (local)')
+    .option('--rmi <which>', 'also delete images: local (those the project built) or all (also those its services use)')
     .action((_o: unknown, cmd: Command) => act(cmd, async (f, c) => (await commands()).composeDown(c!, { ...projectFlags(f), volumes: f.volumes, rmi: f.rmi })));
   compose.command('ps').description('list the project\'s containers')
     .option('-a, --all', 'also stopped containers')

