@@ -128,9 +128,12 @@ export class ProgressPrinter {
   }
 }
 
-/** Waits for an Image to be Ready for its current generation, showing progress; Failed rejects with its message. */
-async function followImage(conn: Connection, name: string, until: (img: Image) => boolean = (i) => i.status?.phase === 'Ready'): Promise<Image> {
-  const printer = new ProgressPrinter();
+/**
+ * Waits for an Image to be Ready for its current generation, showing progress (not with
+ * `quiet`); Failed rejects with its message.
+ */
+async function followImage(conn: Connection, name: string, until: (img: Image) => boolean = (i) => i.status?.phase === 'Ready', quiet = false): Promise<Image> {
+  const printer = quiet ? { update: () => {}, done: () => {} } : new ProgressPrinter();
   try {
     const img = await waitForObject(conn, ImageKind, name, (i) => {
       if (!i) throw new VerbError(`image ${name} was deleted`);
@@ -192,10 +195,40 @@ export async function push(conn: Connection, ref: string, out: (s: string) => vo
   const targets = (img.spec.push ?? []).filter((p) => normalized(p.reference) !== full);
   const spec = { ...img.spec, push: [...targets, { reference: full, ...(secret ? { credentialsSecret: secret } : {}) }] };
   await conn.client.update({ ...img, spec });
-  const done = await followImage(conn, img.metadata.name!, (i) => (i.status?.pushed ?? []).some((p) => normalized(p.reference) === full) && i.status?.phase === 'Ready');
+  let done: Image;
+  try {
+    done = await followImage(conn, img.metadata.name!, (i) => (i.status?.pushed ?? []).some((p) => normalized(p.reference) === full) && i.status?.phase === 'Ready');
+  } catch (err) {
+    // As with Docker, a failed push leaves nothing behind: without this the controller
+    // would retry the target with back-off, and the Image would stay Failed meanwhile.
+    await withoutPushTarget(conn, img.metadata.name!, full, img.spec.push).catch((e: unknown) => {
+      process.stderr.write(`berth: removing the push target ${full} from image ${img.metadata.name!}: ${(e as Error).message}\n`);
+    });
+    throw err;
+  }
   const pushed = done.status?.pushed?.find((p) => normalized(p.reference) === full);
   out(`${familiarString(parseReference(full))}: digest: ${pushed?.digest ?? done.status?.digest ?? ''} size: ${done.status?.size ?? 0}\n`);
   return 0;
+}
+
+/** Removes `ref` from Image `name`'s `spec.push`, the target a failed `push` added, unless `before` (the list before it) had it. */
+async function withoutPushTarget(conn: Connection, name: string, ref: string, before: Image['spec']['push']): Promise<void> {
+  if ((before ?? []).some((p) => normalized(p.reference) === ref)) return;
+  const cur = await conn.client.get(ImageKind, conn.namespace, name);
+  if (!(cur.spec.push ?? []).some((p) => normalized(p.reference) === ref)) return;
+  const keep = (cur.spec.push ?? []).filter((p) => normalized(p.reference) !== ref);
+  // a merge patch: the controller writes the status meanwhile (an update would conflict)
+  await conn.client.patch(ImageKind, conn.namespace, name, { spec: { push: keep.length ? keep : null } });
+}
+
+/**
+ * Writes new `spec.tags`; when the Image was Ready, waits (quietly) until it is Ready for
+ * that generation, so that the new tag resolves on the node when the verb returns and a
+ * failure is reported.
+ */
+async function retag(conn: Connection, img: Image, tags: string[]): Promise<void> {
+  await conn.client.update({ ...img, spec: { ...img.spec, tags } });
+  if (img.status?.phase === 'Ready') await followImage(conn, img.metadata.name!, undefined, true);
 }
 
 /** `tag SOURCE TARGET`: adds TARGET to the source Image's `spec.tags`. */
@@ -203,7 +236,7 @@ export async function tag(conn: Connection, source: string, target: string): Pro
   const img = await findImage(conn, source);
   const t = familiarString(parseReference(normalized(target)));
   const tags = tagsOf(img);
-  if (!tags.some((x) => normalized(x) === normalized(t))) await conn.client.update({ ...img, spec: { ...img.spec, tags: [...tags, t] } });
+  if (!tags.some((x) => normalized(x) === normalized(t))) await retag(conn, img, [...tags, t]);
   return 0;
 }
 
@@ -215,7 +248,7 @@ export async function rmi(conn: Connection, refs: readonly string[], force: bool
     const want = /^(sha256:)?[0-9a-f]{4,64}$/.test(ref) ? undefined : normalized(ref);
     const rest = want ? tags.filter((t) => normalized(t) !== want) : [];
     if (!force && want && rest.length > 0) {
-      await conn.client.update({ ...img, spec: { ...img.spec, tags: rest } });
+      await retag(conn, img, rest);
       out(`Untagged: ${ref}\n`);
       continue;
     }
