@@ -30,7 +30,7 @@ export const RUNTIME_FINALIZER = 'berth.dev/runtime';
  * replaces it. `state` is acted on in place; the others are policies read at the time
  * they apply (on exit, on stop, before a create) or the binding itself.
  */
-export const SPEC_FIELDS_NOT_HASHED: readonly string[] = ['state', 'restartPolicy', 'stopGracePeriodSeconds', 'imagePullPolicy', 'imagePullSecrets', 'nodeName'];
+export const SPEC_FIELDS_NOT_HASHED: readonly string[] = ['state', 'restartPolicy', 'autoRemove', 'stopGracePeriodSeconds', 'imagePullPolicy', 'imagePullSecrets', 'nodeName'];
 
 /** The labels that find every runtime container of the Container `namespace/name`. */
 export const ownerLabels = (namespace: string, name: string): Record<string, string> => ({ [LABEL_NAMESPACE]: namespace, [LABEL_NAME]: name });

@@ -258,6 +258,31 @@ describe('ContainerReconciler', () => {
     expect(same.status?.containerID).toBe(after.status?.containerID);
   });
 
+  it('autoRemove: writes the exit code, then deletes the Container and its runtime container; a restarting or running one stays', async () => {
+    const cp = await controlPlane();
+    const { client, runtime } = await startAgent(cp, { resyncMs: 60_000 });
+    const seen: { type: string; phase?: string; exitCode?: number | null }[] = [];
+    const w = await client.watch(Container, { namespace: 'default', fieldSelector: 'metadata.name=rm' }, (e) => seen.push({ type: e.type, phase: e.object.status?.phase, exitCode: e.object.status?.exitCode }));
+    onTestFinished(() => w.abort());
+    await client.create(container('rm', { restartPolicy: 'Never', autoRemove: true }));
+    await client.create(container('rm-failing', { restartPolicy: 'OnFailure', autoRemove: true }));
+    await waitForPhase(client, 'rm', 'Running');
+    const failing = await waitForPhase(client, 'rm-failing', 'Running');
+    runtime.simulateExit(live(runtime).find((c) => c.config.labels?.['berth.dev/name'] === 'rm')!.id, 5);
+    await vi.waitFor(async () => expect(isNotFound(await get(client, 'rm').then(() => undefined, (e: unknown) => e))).toBe(true), WAIT);
+    // a watcher saw the exit code before the deletion
+    const exited = seen.findIndex((e) => e.phase === 'Exited' && e.exitCode === 5);
+    expect(exited).toBeGreaterThanOrEqual(0);
+    expect(seen.findIndex((e) => e.type === 'DELETED')).toBeGreaterThan(exited);
+    // OnFailure after a failure: restarted, not removed
+    runtime.simulateExit(failing.status!.containerID as ContainerId, 1);
+    await waitForPhase(client, 'rm-failing', 'Running', (c) => expect(c.status?.restartCount).toBe(1));
+    // stopped by the user: removed (docker stop of a --rm container)
+    await client.patch(Container, 'default', 'rm-failing', { spec: { state: 'Stopped' } });
+    await vi.waitFor(async () => expect(isNotFound(await get(client, 'rm-failing').then(() => undefined, (e: unknown) => e))).toBe(true), WAIT);
+    expect(runtime.containers.size).toBe(0);
+  });
+
   it('removes the runtime container, then the finalizer, when the Container is deleted', async () => {
     const cp = await controlPlane();
     const { client, runtime } = await startAgent(cp);

@@ -18,6 +18,7 @@ import {
   type RuntimeService,
 } from '../../runtime/cri/index.ts';
 import {
+  Container as ContainerKind,
   findCondition,
   isNotFound,
   realClock,
@@ -215,6 +216,16 @@ export class ContainerReconciler implements Reconciler {
     if (this.deps.health) status = withHealthStatus(status, await this.health(ctx, obj, outcome.current), obj.metadata.generation ?? 0, this.clock.nowMs());
     const written = await client.updateStatusIfChanged(obj, status, call);
     this.recordTransitions(written, obj.status, status, outcome);
+    if (obj.spec.autoRemove && exitedForGood(obj.spec, status, outcome)) {
+      // Docker's --rm: the final status is written (a watcher has the exit code); now the object goes.
+      ctx.log.info({ exitCode: status.exitCode }, 'deleting the Container: it exited and autoRemove is set');
+      try {
+        await client.delete(ContainerKind, req.namespace, req.name, { preconditions: { uid: obj.metadata.uid! }, ...call });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      return {};
+    }
 
     if (outcome.backoffMs !== undefined) return { requeueAfterMs: outcome.backoffMs };
     if (outcome.image || outcome.network || outcome.volumes) return { requeueAfterMs: this.deps.imageRetryMs ?? 5_000 };
@@ -611,6 +622,16 @@ export class ContainerReconciler implements Reconciler {
     const isIgnored = findCondition(now.conditions, CONDITION_UNIMPLEMENTED);
     if (isIgnored && wasIgnored?.message !== isIgnored.message) void recorder.warning(obj, 'NotImplemented', isIgnored.message ?? '');
   }
+}
+
+/**
+ * The process has ended and nothing will start it again: it exited and the restart
+ * policy leaves it so, or it was stopped after it ran. What `autoRemove` waits for.
+ */
+function exitedForGood(spec: Container['spec'], status: ApiContainerStatus, outcome: Outcome): boolean {
+  if (status.phase !== 'Exited' || outcome.backoffMs !== undefined) return false;
+  if ((spec.state ?? 'Running') !== 'Running') return true;
+  return status.reason !== 'BackOff' && !shouldRestart(spec.restartPolicy, status.exitCode ?? undefined);
 }
 
 function labelInt(c: RuntimeContainer, key: string): number {

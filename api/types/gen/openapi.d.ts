@@ -400,6 +400,11 @@ export interface components {
              */
             restartPolicy?: "Always" | "OnFailure" | "Never";
             /**
+             * @description Delete this Container once its process has exited for good: it exited and restartPolicy will not start it again, or it was stopped (state Stopped) after it ran. Docker's `--rm` (HostConfig.AutoRemove): the node agent writes the final status (phase Exited, exitCode), then deletes the object, so a watcher sees the exit code before the deletion.
+             * @default false
+             */
+            autoRemove?: boolean;
+            /**
              * @description Signal sent to stop the process, e.g. SIGTERM, SIGINT or SIGQUIT.
              * @default SIGTERM
              */
