@@ -1,10 +1,11 @@
 /**
  * The container verbs that work through a command run in the container (the exec
- * stream of the API): `top` (`ps`), `stats` (the container's own cgroup files and
- * `/proc/net/dev`, read with `sh`/`cat`), `cp` (`tar c` / `tar x` in the container,
- * GNU tar on this side); and the image verbs that work through archives: `history`
- * (the config of the image's export) and `load` (an Image imported from a path the
- * server can read). The image must have `ps`, `sh`, `cat`, `tar` for these (busybox has).
+ * stream of the API): `top` (`ps`), `cp` (`tar c` / `tar x` in the container, GNU tar
+ * on this side); `stats`, through the Container's `stats` subresource (the node agent
+ * reads the counters, as Docker's daemon does: any image); and the image verbs that
+ * work through archives: `history` (the config of the image's export) and `load` (an
+ * Image imported from a path the server can read). The image must have `ps` and `tar`
+ * for `top` and `cp` (busybox has).
  */
 import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -13,9 +14,9 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Exec } from '@kubernetes/client-node';
 import type WebSocket from 'ws';
 import type { Container, Image } from '../../api/types/index.ts';
+import type { ContainerStatsReport } from '../../controllers/node/container-stats-report.ts';
 import { Image as ImageKind } from '../../controllers/framework/resource-kind.ts';
 import { readTar } from '../../runtime/images/tar/reader.ts';
 import { familiarString, normalizeReference, parseReference } from '../../runtime/images/reference.ts';
@@ -46,7 +47,7 @@ export function execResult(status: ExecStatus | undefined): ExecResult {
 /** Runs `command` in a running container with the given streams (no TTY); resolves when it ends. */
 export async function execWith(conn: Connection, name: string, command: readonly string[], io: { stdout: Writable; stderr?: Writable; stdin?: Readable }): Promise<ExecResult> {
   let status: ExecStatus | undefined;
-  const ws = (await new Exec(conn.kubeConfig).exec(conn.namespace, name, name, [...command], io.stdout, io.stderr ?? null, io.stdin ?? null, false, (s) => {
+  const ws = (await new (await import('@kubernetes/client-node')).Exec(await conn.loadKubeConfig()).exec(conn.namespace, name, name, [...command], io.stdout, io.stderr ?? null, io.stdin ?? null, false, (s) => {
     status = s as ExecStatus;
   })) as unknown as WebSocket;
   await new Promise<void>((r) => (ws.readyState === ws.CLOSED ? r() : ws.on('close', () => r())));
@@ -84,7 +85,11 @@ export async function top(conn: Connection, ref: string, psArgs: readonly string
   return 0;
 }
 
-/** The script `stats` runs in the container: cgroup v2 or v1 files and the network counters, as `key value` lines. */
+/**
+ * A script that reads a container's cgroup v2 or v1 files and network counters from
+ * inside it, as `key value` lines (for {@link parseStats}).
+ * @deprecated `stats` reads the `stats` subresource ({@link sampleOf}); kept until its tests go.
+ */
 export const STATS_SCRIPT = [
   'r(){ for f in "$@"; do [ -r "$f" ] && { cat "$f"; return; }; done; echo -1; }',
   'echo mem $(r /sys/fs/cgroup/memory.current /sys/fs/cgroup/memory/memory.usage_in_bytes)',
@@ -106,10 +111,16 @@ export interface StatsSample {
   readonly pids: number;
   readonly netRxBytes: number;
   readonly netTxBytes: number;
+  /** Block devices' bytes read and written; absent: unknown (shown as 0B). */
+  readonly blockReadBytes?: number;
+  readonly blockWriteBytes?: number;
   readonly cpus: number;
 }
 
-/** Parses the output of `STATS_SCRIPT`. An unlimited memory limit becomes the machine's memory. */
+/**
+ * Parses the output of `STATS_SCRIPT`. An unlimited memory limit becomes the machine's memory.
+ * @deprecated see {@link STATS_SCRIPT}.
+ */
 export function parseStats(text: string, atMs: number): StatsSample {
   let memBytes = 0, limit = -1, cpuNs = 0, pids = 0, rx = 0, tx = 0, totalKb = 0, cpus = 1;
   for (const line of text.split('\n')) {
@@ -142,7 +153,7 @@ export function statsRow(c: { id: string; name: string }, a: StatsSample, b: Sta
     MemUsage: `${humanBinary(b.memBytes)} / ${humanBinary(b.limitBytes)}`,
     MemPerc: `${b.limitBytes > 0 ? ((b.memBytes / b.limitBytes) * 100).toFixed(2) : '0.00'}%`,
     NetIO: `${humanSize(b.netRxBytes)} / ${humanSize(b.netTxBytes)}`,
-    BlockIO: '0B / 0B',
+    BlockIO: `${humanSize(b.blockReadBytes ?? 0)} / ${humanSize(b.blockWriteBytes ?? 0)}`,
     PIDs: String(b.pids),
   };
 }
@@ -162,23 +173,65 @@ export function humanBinary(bytes: number): string {
 const STATS_HEADERS = { ID: 'CONTAINER ID', Container: 'CONTAINER', Name: 'NAME', CPUPerc: 'CPU %', MemUsage: 'MEM USAGE / LIMIT', MemPerc: 'MEM %', NetIO: 'NET I/O', BlockIO: 'BLOCK I/O', PIDs: 'PIDS' };
 const STATS_DEFAULT = 'table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}';
 
-/** `stats [--no-stream] [--format] [CONTAINER…]` (default: every running container). Streams every second unless `--no-stream`. */
+/**
+ * A reading of the `stats` subresource as a sample: the time is the node's (both samples
+ * of a CPU % come from the same clock), memory is the working set (usage without inactive
+ * file pages, as `docker stats` shows it), and the limit is the node's memory when the
+ * container has none or a larger one.
+ */
+export function sampleOf(r: ContainerStatsReport): StatsSample {
+  const node = r.memory.nodeBytes;
+  const limit = r.memory.limitBytes;
+  return {
+    atMs: Date.parse(r.timestamp),
+    memBytes: r.memory.workingSetBytes,
+    limitBytes: limit === undefined || (node > 0 && limit > node) ? node : limit,
+    cpuNs: r.cpu.usageNanoseconds,
+    pids: r.pids,
+    netRxBytes: r.network?.rxBytes ?? 0,
+    netTxBytes: r.network?.txBytes ?? 0,
+    ...(r.blockIO ? { blockReadBytes: r.blockIO.readBytes, blockWriteBytes: r.blockIO.writeBytes } : {}),
+    cpus: r.cpu.onlineCPUs,
+  };
+}
+
+/** One reading of a Container's `stats` subresource (`GET …/containers/NAME/stats`). */
+export async function readStats(conn: Connection, name: string): Promise<ContainerStatsReport> {
+  const res = await conn.request('GET', `/apis/berth.dev/v1/namespaces/${encodeURIComponent(conn.namespace)}/containers/${encodeURIComponent(name)}/stats`);
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  return JSON.parse(Buffer.concat(chunks).toString('utf8')) as ContainerStatsReport;
+}
+
+/**
+ * `stats [--no-stream] [--format] [CONTAINER…]` (default: every running container): two
+ * readings of the `stats` subresource a second apart give the CPU %; then one more each
+ * second unless `--no-stream`. Without names, a container that stops is left out; a named
+ * one that stops is an error.
+ */
 export async function stats(conn: Connection, refs: readonly string[], flags: { noStream?: boolean; format?: string }, out: (s: string) => void): Promise<number> {
   const { Container: ContainerKind } = await import('../../controllers/framework/resource-kind.ts');
-  const ctrs = refs.length ? await Promise.all(refs.map((r) => running(conn, r))) : (await conn.client.list(ContainerKind, { namespace: conn.namespace })).items.filter((c) => c.status?.phase === 'Running');
-  const sample = async (c: Container) => {
-    const t = Date.now();
-    return parseStats(await execCapture(conn, c.metadata.name!, ['sh', '-c', STATS_SCRIPT]), t);
-  };
-  let prev = await Promise.all(ctrs.map(sample));
+  let ctrs = refs.length ? await Promise.all(refs.map((r) => running(conn, r))) : (await conn.client.list(ContainerKind, { namespace: conn.namespace })).items.filter((c) => c.status?.phase === 'Running');
+  const sampleAll = async (): Promise<(StatsSample | undefined)[]> =>
+    Promise.all(ctrs.map(async (c) => {
+      try {
+        return sampleOf(await readStats(conn, c.metadata.name!));
+      } catch (err) {
+        if (refs.length) throw err;
+        return undefined; // stopped or removed since the list
+      }
+    }));
+  let prev = await sampleAll();
   for (;;) {
     await new Promise((r) => setTimeout(r, 1000));
-    const next = await Promise.all(ctrs.map(sample));
-    const rows = ctrs.map((c, i) => statsRow({ id: shortId(c), name: c.metadata.name! }, prev[i]!, next[i]!));
+    const next = await sampleAll();
+    const live = ctrs.map((c, i) => ({ c, a: prev[i], b: next[i] })).filter((x): x is { c: Container; a: StatsSample; b: StatsSample } => !!x.a && !!x.b);
+    const rows = live.map(({ c, a, b }) => statsRow({ id: shortId(c), name: c.metadata.name! }, a, b));
     const text = renderFormat(flags.format ?? STATS_DEFAULT, rows, STATS_HEADERS);
     out(flags.noStream || !process.stdout.isTTY ? text : `\x1b[2J\x1b[H${text}`);
     if (flags.noStream) return 0;
-    prev = next;
+    ctrs = live.map((x) => x.c);
+    prev = live.map((x) => x.b);
   }
 }
 

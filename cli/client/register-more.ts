@@ -150,12 +150,12 @@ export function registerMoreCommands(program: Command, h: VerbHelpers): void {
       out(names.map((n) => `${n}\n`).join(''));
     });
 
-  // Container and image verbs over exec and archives
+  // Container and image verbs over exec, the stats subresource and archives
   const tools = () => import('./container-tools.ts');
   withConnection(program.command('top').description('show the processes of a running container (ps in the container)'))
     .argument('<container>').argument('[ps-options...]').passThroughOptions()
     .action((ref: string, args: string[], _o: unknown, cmd: Command) => act(cmd, 1, async (c) => (await tools()).top(c, ref, args, out)));
-  withConnection(program.command('stats').description('show CPU, memory, network and PIDs of running containers'))
+  withConnection(program.command('stats').description('show CPU, memory, network, block I/O and PIDs of running containers (the stats subresource)'))
     .argument('[container...]')
     .option('--no-stream', 'print one sample and exit')
     .option('-a, --all', 'accepted (only running containers have usage)')
