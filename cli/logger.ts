@@ -2,10 +2,9 @@
  * The process logger every berth role logs through: pino, JSON lines.
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { LOG_LEVELS } from './log-levels.ts';
 
-/** Log levels `createLogger` accepts, most verbose first. */
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+export { LOG_LEVELS, type LogLevel } from './log-levels.ts';
 
 /** Paths whose values pino replaces with `[Redacted]` wherever a log line carries them. */
 export const REDACT_PATHS: readonly string[] = [

@@ -19,7 +19,7 @@ import { BERTH_VERSION } from './runtime-kind.ts';
 import { tuneV8ForDaemon } from './v8-tuning.ts';
 import type { RegistryConfig } from '../runtime/cri/types.ts';
 import { parseDockerConfig } from '../runtime/cri/docker-config.ts';
-import { createLogger, LOG_LEVELS } from './logger.ts';
+import { LOG_LEVELS } from './log-levels.ts';
 import type { MetricsListener } from './metrics-listener.ts';
 import { registerClientCommands } from './client/index.ts';
 
@@ -140,10 +140,10 @@ export function buildProgram(): Command {
     .addOption(logLevelOption())
     .action(async (o: { kubeconfig: string; leaderElect: boolean; nodeGracePeriod?: number; metricsListen?: string; logLevel: string }) => {
       tuneV8ForDaemon();
-      const logger = createLogger({ level: o.logLevel, name: 'berth-controllers' });
+      const logger = (await import('./logger.ts')).createLogger({ level: o.logLevel, name: 'berth-controllers' });
       const registry = await processRegistry();
-      const [{ ApiClient }, { startControllers }] = await Promise.all([import('../controllers/framework/client.ts'), import('./controllers.ts')]);
-      const client = ApiClient.fromKubeconfigFile(o.kubeconfig, { fieldManager: 'berth-controllers' });
+      const [{ clientFromKubeconfigFile }, { startControllers }] = await Promise.all([import('../controllers/framework/kubeconfig.ts'), import('./controllers.ts')]);
+      const client = clientFromKubeconfigFile(o.kubeconfig, { fieldManager: 'berth-controllers' });
       const controllers = await startControllers({
         client,
         registry,
@@ -177,11 +177,12 @@ export function buildProgram(): Command {
     .addOption(logLevelOption())
     .action(async (o: { kubeconfig: string; nodeName: string; dataDir: string; role: 'manager' | 'worker'; runtime: 'runc' | 'fake'; streamListen: string; streamAdvertise?: string; insecureRegistry?: string[]; registryCa?: string; registryAuthFile?: string; defaultSubnet: string; metricsListen?: string; logLevel: string }) => {
       tuneV8ForDaemon();
-      const logger = createLogger({ level: o.logLevel, name: 'berth-agent' });
+      const logger = (await import('./logger.ts')).createLogger({ level: o.logLevel, name: 'berth-agent' });
       const metricsRegistry = await processRegistry();
-      const [{ ApiClient }, { openNodeNetwork, openNodeRuntime, startAgent, startAgentStreams, ensureAgentPki }] = await Promise.all([import('../controllers/framework/client.ts'), import('./agent.ts')]);
-      const client = ApiClient.fromKubeconfigFile(o.kubeconfig, { fieldManager: 'berth-agent' });
-      const token = client.kubeConfig.getCurrentUser()?.token;
+      const [{ ApiClient }, { loadKubeConfigFile }, { openNodeNetwork, openNodeRuntime, startAgent, startAgentStreams, ensureAgentPki }] = await Promise.all([import('../controllers/framework/client.ts'), import('../controllers/framework/kubeconfig.ts'), import('./agent.ts')]);
+      const kubeConfig = loadKubeConfigFile(o.kubeconfig);
+      const client = new ApiClient({ kubeConfig, fieldManager: 'berth-agent' });
+      const token = kubeConfig.getCurrentUser()?.token;
       if (!token) throw new Error(`${o.kubeconfig}: the current user has no bearer token; the API server authenticates to the agent's stream server with it`);
       const registry = registryConfig(o);
       const node = openNodeRuntime(o.runtime, o.dataDir, logger, registry ? { registry } : {});
@@ -222,5 +223,10 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: readonly string[]): Promise<void> {
+  // `berth ps | head`: a reader that went away ends the program quietly, as in Docker's CLI.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(0);
+  });
   await buildProgram().parseAsync([...argv]);
 }

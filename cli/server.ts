@@ -207,8 +207,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   if (opts.runtime === undefined && runtimeKind === 'none') logger.warn({ reason: whyNoRuntime() }, 'no container runtime: running without a node agent');
   let client: ApiClient | undefined;
   const apiClient = async (): Promise<ApiClient> => {
-    const { ApiClient } = await import('../controllers/framework/client.ts');
-    return (client ??= ApiClient.fromKubeconfigFile(kubeconfigPath, { fieldManager: 'berth-server' }));
+    const { clientFromKubeconfigFile } = await import('../controllers/framework/kubeconfig.ts');
+    return (client ??= clientFromKubeconfigFile(kubeconfigPath, { fieldManager: 'berth-server' }));
   };
   let controllers: RunningControllers | undefined;
   let nodeRuntime: NodeRuntime | undefined;

@@ -18,6 +18,13 @@ export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CLIENT_NODE = '@kubernetes/client-node';
 
 /**
+ * Pure-JavaScript packages every client verb loads (flags, kubeconfig and manifest
+ * YAML), bundled too: from node_modules, Node resolves and reads each of their files
+ * apart, which costs `berth run` tens of milliseconds of start-up (bench/README.md, cli-run).
+ */
+const BUNDLED_FOR_START_UP = ['commander', 'yaml'];
+
+/**
  * The npm packages left external (loaded from node_modules at run time): all of them
  * but `@kubernetes/client-node`, which is bundled so that esbuild keeps only what
  * berth uses (`KubeConfig`, `Watch`) and drops its generated API classes — about
@@ -31,6 +38,7 @@ function externalPackages(): string[] {
   };
   const names = new Set([...deps(join(REPO_ROOT, 'package.json')), ...deps(join(REPO_ROOT, 'node_modules', CLIENT_NODE, 'package.json'))]);
   names.delete(CLIENT_NODE);
+  for (const n of BUNDLED_FOR_START_UP) names.delete(n);
   return [...names].flatMap((n) => [n, `${n}/*`]);
 }
 
@@ -53,6 +61,8 @@ export function bundleSync(entries: Readonly<Record<string, string>>, outdir: st
     target: 'node20',
     external: externalPackages(),
     sourcemap: 'linked',
+    // The bundled CommonJS packages (BUNDLED_FOR_START_UP) require Node's built-ins.
+    banner: { js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);" },
     logLevel: 'warning',
   });
 }

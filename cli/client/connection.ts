@@ -11,10 +11,11 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { ApiClient } from '../../controllers/framework/client.ts';
 import { ApiStatusError } from '../../controllers/framework/api-status-error.ts';
 import { adminKubeconfigPath } from '../kubeconfig.ts';
+import { KubeconfigAccess, type KubeconfigSource } from './kubeconfig-access.ts';
 
 /** The connection flags every client verb accepts. */
 export interface ConnectionFlags {
@@ -30,7 +31,7 @@ export function defaultServerDataDir(env: NodeJS.ProcessEnv = process.env, uid =
 }
 
 /** Where the kubeconfig comes from, in kubectl's order with berth's own file before `~/.kube/config`. */
-export function kubeconfigSource(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env, exists: (p: string) => boolean = existsSync): { readonly kind: 'file' | 'env'; readonly path: string } {
+export function kubeconfigSource(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env, exists: (p: string) => boolean = existsSync): KubeconfigSource {
   if (flags.kubeconfig) return { kind: 'file', path: flags.kubeconfig };
   if (env.KUBECONFIG) return { kind: 'env', path: env.KUBECONFIG };
   const berth = adminKubeconfigPath(defaultServerDataDir(env));
@@ -40,10 +41,13 @@ export function kubeconfigSource(flags: ConnectionFlags, env: NodeJS.ProcessEnv 
   return { kind: 'file', path: berth };
 }
 
-/** An open connection: the typed client, the kubeconfig, the namespace verbs act in. */
+/** An open connection: the typed client, the kubeconfig context, the namespace verbs act in. */
 export interface Connection {
   readonly client: ApiClient;
-  readonly kubeConfig: KubeConfig;
+  /** The kubeconfig context in use. */
+  readonly context: string;
+  /** client-node's `KubeConfig` of the same kubeconfig and context, for its exec and attach streams (loaded on first use). */
+  loadKubeConfig(): Promise<KubeConfig>;
   readonly namespace: string;
   /** The server URL, for messages. */
   readonly server: string;
@@ -105,30 +109,24 @@ export function connect(flags: ConnectionFlags): Connection {
     if (flags.debug) process.stderr.write(`berth: debug: ${msg}\n`);
   };
   const source = kubeconfigSource(flags);
-  const kc = new KubeConfig();
+  let access: KubeconfigAccess;
   try {
-    if (source.kind === 'env') kc.loadFromDefault();
-    else kc.loadFromFile(source.path);
+    access = KubeconfigAccess.load(source, flags.context);
   } catch (err) {
     const hint = source.kind === 'env' ? '$KUBECONFIG' : source.path;
-    throw new Error(`cannot read the kubeconfig ${hint}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file (is `berth server` running? pass --kubeconfig)' : (err as Error).message}`);
+    throw new Error((err as NodeJS.ErrnoException).code === 'ENOENT' ? `cannot read the kubeconfig ${hint}: no such file (is \`berth server\` running? pass --kubeconfig)` : (err as Error).message);
   }
-  if (flags.context) {
-    if (!kc.getContextObject(flags.context)) throw new Error(`context ${JSON.stringify(flags.context)} not found in the kubeconfig (${kc.getContexts().map((c) => c.name).join(', ')})`);
-    kc.setCurrentContext(flags.context);
-  }
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error(`the kubeconfig ${source.path} has no current context`);
-  const namespace = flags.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
-  debug(`kubeconfig ${source.path}, context ${kc.getCurrentContext()}, server ${cluster.server}, namespace ${namespace}`);
-  const raw = new ApiClient({ kubeConfig: kc, fieldManager: 'berth-cli' });
+  const cluster = access.getCurrentCluster();
+  const namespace = flags.namespace ?? access.namespace ?? 'default';
+  debug(`kubeconfig ${source.path}, context ${access.context}, server ${cluster.server}, namespace ${namespace}${access.needsClientNode ? ' (auth through client-node)' : ''}`);
+  const raw = new ApiClient({ kubeConfig: access, fieldManager: 'berth-cli' });
   const client = flags.debug ? withDebug(raw, debug) : raw;
   const server = new URL(cluster.server);
   let agent: http.Agent | undefined;
 
   const request = async (method: string, path: string, opts: RawRequestOptions = {}): Promise<IncomingMessage> => {
     const o: https.RequestOptions = {};
-    await kc.applyToHTTPSOptions(o);
+    await access.applyToHTTPSOptions(o);
     const headers: Record<string, string> = { ...(opts.headers ?? {}) };
     for (const [k, v] of Object.entries(o.headers ?? {})) if (v !== undefined) headers[k] = String(v);
     const mod = server.protocol === 'http:' ? http : https;
@@ -173,7 +171,8 @@ export function connect(flags: ConnectionFlags): Connection {
 
   return {
     client,
-    kubeConfig: kc,
+    context: access.context,
+    loadKubeConfig: () => access.loadClientNode(),
     namespace,
     server: cluster.server,
     debug,

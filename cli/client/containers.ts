@@ -13,7 +13,7 @@ import type { Connection } from './connection.ts';
 import { toContainer, FlagError, type RunFlags } from './container-spec.ts';
 import { containerStateWord, containerStatusText, ellipsis, humanDuration, renderFormat, renderTable } from './format.ts';
 import { attachSession, cannotRunExitCode, copyLogs, execSession } from './streams.ts';
-import { waitForObject } from './wait.ts';
+import { ObjectWatch, waitForObject } from './wait.ts';
 
 /** A verb's failure that Docker reports as `Error response from daemon: …` with exit code `code`. */
 export class VerbError extends Error {
@@ -357,8 +357,9 @@ function envFiles(paths: readonly string[] | undefined): { path: string; text: s
 }
 
 /** Creates the Container of `run`/`create`; a taken name is Docker's conflict (125). */
-async function createContainer(conn: Connection, o: RunOptions, state: 'Running' | 'Stopped'): Promise<Container> {
+async function createContainer(conn: Connection, o: RunOptions, state: 'Running' | 'Stopped', extra: { autoRemove?: boolean } = {}): Promise<Container> {
   const obj = toContainer({ ...o.flags, envFiles: envFiles(o.flags.envFile) }, { namespace: conn.namespace, image: o.image, args: o.args, state, environ: process.env });
+  if (extra.autoRemove) obj.spec.autoRemove = true;
   try {
     return await conn.client.create(obj);
   } catch (err) {
@@ -367,17 +368,19 @@ async function createContainer(conn: Connection, o: RunOptions, state: 'Running'
   }
 }
 
-/** Waits until the container's process started (or already ended) for this generation; throws on a start failure. */
-async function started(conn: Connection, name: string, gen: number): Promise<Container> {
-  const c = await waitForObject(conn, ContainerKind, name, (x) => {
+/** The container's process started (or already ended) for generation `gen`; throws on a start failure or a deletion. */
+function startedFor(name: string, gen: number): (x: Container | undefined) => boolean {
+  return (x) => {
     if (!x) throw new VerbError(`container ${name} was removed`, 125);
     const failed = startFailure(x);
     if (failed) throw new VerbError(failed.message, failed.code);
     const st = x.status;
     return (st?.observedGeneration ?? 0) >= gen && !!st?.containerID && (st.phase === 'Running' || st.phase === 'Paused' || st.phase === 'Exited');
-  });
-  return c!;
+  };
 }
+
+/** The process ended for good (not an exit the restart policy is about to undo). */
+const exitedForGood = (x: Container): boolean => x.status?.phase === 'Exited' && x.status.reason !== 'BackOff';
 
 /** `create`: the Container with state Stopped, once the runtime has created it; prints its ID. */
 export async function create(conn: Connection, o: RunOptions): Promise<number> {
@@ -395,13 +398,17 @@ export async function create(conn: Connection, o: RunOptions): Promise<number> {
 /**
  * `run`: creates the Container and, unless `-d`, follows it as `docker run` does —
  * its output (attach with `-i`/`-t`, else the followed log), then its exit code.
- * `--rm` deletes the object when the process ends, whatever happened. Ctrl-C
- * without a TTY stops the container (its stop signal), twice exits at once.
+ * One watch follows the object from its creation to its deletion. `--rm` deletes the
+ * object when the process ends, whatever happened; with `-d` the node agent does
+ * (`spec.autoRemove`), as Docker's daemon does. Ctrl-C without a TTY stops the
+ * container (its stop signal), twice exits at once.
  */
 export async function run(conn: Connection, o: RunOptions): Promise<number> {
-  const c = await createContainer(conn, o, 'Running');
+  const detach = o.flags.detach ?? false;
+  const c = await createContainer(conn, o, 'Running', { autoRemove: (o.flags.rm ?? false) && detach });
   const name = c.metadata.name!;
-  const cleanup = o.flags.rm ? () => deleteAndWait(conn, name).catch((err: unknown) => process.stderr.write(`berth: removing ${name}: ${(err as Error).message}\n`)) : async () => {};
+  const watch = await ObjectWatch.open(conn, ContainerKind, name, c);
+  const removeAtEnd = (o.flags.rm ?? false) && !detach;
   let interrupts = 0;
   const onInterrupt = () => {
     interrupts++;
@@ -409,8 +416,8 @@ export async function run(conn: Connection, o: RunOptions): Promise<number> {
     void conn.client.patch(ContainerKind, conn.namespace, name, { spec: { state: 'Stopped' } }).catch(() => {});
   };
   try {
-    const up = await started(conn, name, c.metadata.generation ?? 1);
-    if (o.flags.detach) {
+    const up = (await watch.until(startedFor(name, c.metadata.generation ?? 1)))!;
+    if (detach) {
       o.out(`${up.status?.containerID}\n`);
       return 0;
     }
@@ -419,9 +426,9 @@ export async function run(conn: Connection, o: RunOptions): Promise<number> {
     try {
       if (interactive) await attachSession(conn, name, { stdin: o.flags.interactive ?? false, tty: o.flags.tty ?? false });
       else await copyLogs(conn, name, { follow: true }, process.stdout);
-      const exited = await waitForObject(conn, ContainerKind, name, (x) => {
+      const exited = await watch.until((x) => {
         if (!x) throw new VerbError(`container ${name} was removed`, 125);
-        return x.status?.phase === 'Exited' && x.status.reason !== 'BackOff';
+        return exitedForGood(x);
       });
       return exited!.status?.exitCode ?? 0;
     } finally {
@@ -431,8 +438,21 @@ export async function run(conn: Connection, o: RunOptions): Promise<number> {
     if (err instanceof VerbError && err.code === 1) throw new VerbError(err.message, 125);
     throw err;
   } finally {
-    await cleanup();
+    if (removeAtEnd) await removeWatched(conn, watch).catch((err: unknown) => process.stderr.write(`berth: removing ${name}: ${(err as Error).message}\n`));
+    watch.close();
   }
+}
+
+/** Deletes the watched Container and waits, on the same watch, until it is gone. */
+async function removeWatched(conn: Connection, watch: ObjectWatch<Container>): Promise<void> {
+  if (watch.gone) return;
+  try {
+    await conn.client.delete(ContainerKind, conn.namespace, watch.name);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    return;
+  }
+  await watch.until((x) => x === undefined, { timeoutMs: 60_000 });
 }
 
 /** `inspect` of containers: the objects as stored. */

@@ -4,7 +4,6 @@
  * terminal put in raw mode and resized on SIGWINCH when a TTY is asked for.
  */
 import type { Writable } from 'node:stream';
-import { Attach, Exec } from '@kubernetes/client-node';
 import type WebSocket from 'ws';
 import type { Connection } from './connection.ts';
 
@@ -63,7 +62,7 @@ export interface StreamSessionOptions {
 export async function attachSession(conn: Connection, name: string, opts: StreamSessionOptions): Promise<void> {
   const restore = rawTerminal(opts.tty && opts.stdin);
   try {
-    const ws = (await new Attach(conn.kubeConfig).attach(conn.namespace, name, name, process.stdout, opts.tty ? null : process.stderr, opts.stdin ? process.stdin : null, opts.tty)) as unknown as WebSocket;
+    const ws = (await new (await import('@kubernetes/client-node')).Attach(await conn.loadKubeConfig()).attach(conn.namespace, name, name, process.stdout, opts.tty ? null : process.stderr, opts.stdin ? process.stdin : null, opts.tty)) as unknown as WebSocket;
     await closed(ws);
   } finally {
     restore();
@@ -88,7 +87,7 @@ export async function execSession(conn: Connection, name: string, command: reado
   const restore = rawTerminal(opts.tty && opts.stdin);
   let status: ExecStatus | undefined;
   try {
-    const ws = (await new Exec(conn.kubeConfig).exec(conn.namespace, name, name, [...command], process.stdout, opts.tty ? null : process.stderr, opts.stdin ? process.stdin : null, opts.tty, (s) => {
+    const ws = (await new (await import('@kubernetes/client-node')).Exec(await conn.loadKubeConfig()).exec(conn.namespace, name, name, [...command], process.stdout, opts.tty ? null : process.stderr, opts.stdin ? process.stdin : null, opts.tty, (s) => {
       status = s as ExecStatus;
     })) as unknown as WebSocket;
     await closed(ws);

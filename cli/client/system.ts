@@ -10,7 +10,7 @@ import { readBody, type Connection } from './connection.ts';
 
 /** `version`: client and server blocks as Docker prints them. */
 export async function version(conn: Connection, out: (s: string) => void): Promise<number> {
-  out(`Client:\n Version:     ${BERTH_VERSION}\n Node.js:     ${process.version}\n OS/Arch:     ${process.platform}/${process.arch}\n Context:     ${conn.kubeConfig.getCurrentContext()}\n\n`);
+  out(`Client:\n Version:     ${BERTH_VERSION}\n Node.js:     ${process.version}\n OS/Arch:     ${process.platform}/${process.arch}\n Context:     ${conn.context}\n\n`);
   const v = JSON.parse(await readBody(await conn.request('GET', '/version'))) as { gitVersion?: string; platform?: string; goVersion?: string };
   out(`Server:\n Address:     ${conn.server}\n API:         ${v.gitVersion ?? 'unknown'}\n Platform:    ${v.platform ?? 'unknown'}\n`);
   return 0;
@@ -30,7 +30,7 @@ export async function info(conn: Connection, out: (s: string) => void): Promise<
   const lines = [
     'Client:',
     ` Version: ${BERTH_VERSION}`,
-    ` Context: ${conn.kubeConfig.getCurrentContext()}`,
+    ` Context: ${conn.context}`,
     ` Namespace: ${conn.namespace}`,
     '',
     'Server:',

@@ -1,6 +1,7 @@
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { startControlPlane } from '../../test/harness/control-plane.ts';
 import { ApiClient } from './client.ts';
+import { clientFromKubeconfigFile } from './kubeconfig.ts';
 import { ApiStatusError, isAlreadyExists, isConflict, isNotFound } from './api-status-error.ts';
 import { Container, Node, Volume } from './resource-kind.ts';
 import { clientFor } from './testing/control-plane-client.ts';
@@ -119,7 +120,7 @@ describe('ApiClient', () => {
 
   it('rejects with a network error when the server is unreachable', async () => {
     const { cp } = await setup();
-    const client = ApiClient.fromKubeconfigFile(cp.server.kubeconfigPath, { requestTimeoutMs: 2_000 });
+    const client = clientFromKubeconfigFile(cp.server.kubeconfigPath, { requestTimeoutMs: 2_000 });
     onTestFinished(() => client.close());
     await cp.stop();
     await expect(client.get(Volume, 'default', 'x')).rejects.toMatchObject({ code: 'ECONNREFUSED' });

@@ -4,7 +4,6 @@
  * berth's CRDs), maps error responses to `ApiStatusError`, and records each write's
  * resourceVersion in `writes` for the controller's read-your-writes wait.
  */
-import { KubeConfig } from '@kubernetes/client-node';
 import type { DeleteOptions, KubeList, KubeObject } from '../../api/types/index.ts';
 import { KubeTransport, type RawWatchEvent, type WatchStream } from './internal/transport.ts';
 import { deepEqual } from './internal/deep-equal.ts';
@@ -16,10 +15,11 @@ import {
   type ResourceKind,
 } from './resource-kind.ts';
 import { WriteTracker } from './write-tracker.ts';
+import type { ClusterAccess } from './cluster-access.ts';
 
 export interface ApiClientOptions {
-  /** Where and as whom to connect. */
-  readonly kubeConfig: KubeConfig;
+  /** Where and as whom to connect: client-node's `KubeConfig` or any `ClusterAccess`. */
+  readonly kubeConfig: ClusterAccess;
   /** `fieldManager` of apply and of every write. Default `berth-controllers`. */
   readonly fieldManager?: string;
   /** Kinds beyond `KNOWN_KINDS` that object-taking calls may be given. */
@@ -105,14 +105,8 @@ export class ApiClient {
     this.writes = new WriteTracker();
   }
 
-  /** A client for the kubeconfig file at `path` (its current context). */
-  static fromKubeconfigFile(path: string, opts: Omit<ApiClientOptions, 'kubeConfig'> = {}): ApiClient {
-    const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromFile(path);
-    return new ApiClient({ ...opts, kubeConfig });
-  }
-
-  get kubeConfig(): KubeConfig {
+  /** Where and as whom this client connects. */
+  get kubeConfig(): ClusterAccess {
     return this.transport.kubeConfig;
   }
 

@@ -1,13 +1,24 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { KubeTransport } from './transport.ts';
 
 /** An HTTP server on 127.0.0.1:0 that answers `/ok` at once and never answers anything else. */
 async function hangingServer(): Promise<KubeTransport> {
   const server = http.createServer((req, res) => {
     if (req.url === '/ok') res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    else if (req.url?.startsWith('/w/gone')) res.writeHead(410, { 'content-type': 'application/json' }).end('{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Expired","message":"too old resource version: 1","code":410}');
+    else if (req.url?.startsWith('/w/three')) {
+      // Two events in one chunk, the third split across chunks, then the end of the stream.
+      const ev = (n: number) => JSON.stringify({ type: 'ADDED', object: { metadata: { name: `o${n}` } } });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write(`${ev(1)}\n${ev(2)}\n${ev(3).slice(0, 10)}`);
+      setTimeout(() => res.end(`${ev(3).slice(10)}\n`), 20);
+    } else if (req.url?.startsWith('/w/open')) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write(`${JSON.stringify({ type: 'ADDED', object: { q: req.url } })}\n`);
+    }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const kc = new KubeConfig();
@@ -52,5 +63,24 @@ describe('KubeTransport', () => {
     ac.signal.removeEventListener = ((...a: Parameters<typeof remove>) => (listeners--, remove(...a))) as typeof remove;
     for (let i = 0; i < 20; i++) await expect(t.request('GET', '/ok', { signal: ac.signal })).resolves.toEqual({ ok: true });
     expect(listeners).toBe(0);
+  });
+
+  it('watches: events in order across chunk boundaries with the query sent, done null when the server ends the stream', async () => {
+    const t = await hangingServer();
+    const seen: string[] = [];
+    const w = await t.watch('/w/three', { resourceVersion: '5', labelSelector: undefined }, (e) => seen.push(`${e.type} ${e.object.metadata.name}`));
+    expect(await w.done).toBeNull();
+    expect(seen).toEqual(['ADDED o1', 'ADDED o2', 'ADDED o3']);
+  });
+
+  it('watches: a refused watch settles done with the Status as ApiStatusError; abort settles it with null', async () => {
+    const t = await hangingServer();
+    const refused = await t.watch('/w/gone', {}, () => {});
+    await expect(refused.done).resolves.toMatchObject({ code: 410, reason: 'Expired' });
+    const events: unknown[] = [];
+    const open = await t.watch('/w/open', { resourceVersion: '7' }, (e) => events.push(e.object));
+    await vi.waitFor(() => expect(events).toEqual([{ q: '/w/open?resourceVersion=7&watch=true' }]));
+    open.abort();
+    expect(await open.done).toBeNull();
   });
 });

@@ -1,13 +1,14 @@
 /**
  * HTTP to the API server as a kubeconfig describes it: server URL, CA, client
- * certificates and bearer tokens all come from `@kubernetes/client-node`'s
- * `KubeConfig.applyToHTTPSOptions`, requests go over one keep-alive agent, and
- * watches use client-node's `Watch`.
+ * certificates and bearer tokens all come from the `ClusterAccess`
+ * (`@kubernetes/client-node`'s `KubeConfig`, or the CLI's lean kubeconfig reader);
+ * requests and watches (newline-delimited JSON, as the API streams them) go over
+ * one keep-alive agent.
  */
 import http from 'node:http';
 import https from 'node:https';
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import { ApiStatusError } from '../api-status-error.ts';
+import type { ClusterAccess } from '../cluster-access.ts';
 
 export interface TransportRequest {
   readonly query?: Record<string, string | number | boolean | undefined>;
@@ -36,27 +37,18 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 export class KubeTransport {
   private agent: http.Agent | undefined;
   private readonly server: URL;
-  private readonly watcher: Watch;
 
-  constructor(readonly kubeConfig: KubeConfig) {
+  constructor(readonly kubeConfig: ClusterAccess) {
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new TypeError('kubeconfig has no current cluster');
     this.server = new URL(cluster.server);
     if (this.server.protocol === 'http:' && !cluster.skipTLSVerify)
       throw new TypeError('kubeconfig: http:// servers need skipTLSVerify: true');
-    this.watcher = new Watch(kubeConfig);
   }
 
   /** Sends one request; resolves with the parsed JSON body, rejects with `ApiStatusError` on HTTP ≥ 400. */
   async request<T>(method: string, path: string, req: TransportRequest = {}): Promise<T> {
-    const url = new URL(this.server.pathname.replace(/\/$/, '') + path, this.server);
-    for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
-    const opts: https.RequestOptions = {};
-    await this.kubeConfig.applyToHTTPSOptions(opts);
-    const agent = this.agentFor(opts);
-    const headers: Record<string, string> = { accept: 'application/json' };
-    for (const [k, v] of Object.entries(opts.headers ?? {})) if (v !== undefined) headers[k] = String(v);
-    if (opts.auth) headers.authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+    const { url, headers, agent } = await this.prepare(path, req.query);
     let payload: Buffer | undefined;
     if (req.body !== undefined) {
       payload = Buffer.from(JSON.stringify(req.body));
@@ -107,21 +99,83 @@ export class KubeTransport {
   }
 
   /**
-   * Opens a watch with client-node's `Watch`. Resolves once the server has answered
-   * (`done` already settled if it refused); `onEvent` gets each event in order.
+   * Opens a watch (`?watch=true`). Resolves once the server has answered (`done`
+   * already settled if it refused: `ApiStatusError`); `onEvent` gets each event in
+   * order. `done` settles with null when the server ends the stream, with the error
+   * when the connection fails, and with null after `abort()`.
    */
   async watch(path: string, query: Record<string, string | number | boolean | undefined>, onEvent: (e: RawWatchEvent) => void): Promise<WatchStream> {
+    const { url, headers, agent } = await this.prepare(path, { ...query, watch: true });
+    const mod = url.protocol === 'http:' ? http : https;
     let settle!: (e: Error | null) => void;
-    const done = new Promise<Error | null>((r) => (settle = r));
-    const clean: Record<string, string | number | boolean> = {};
-    for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') clean[k] = v;
-    let controller: AbortController | undefined;
-    try {
-      controller = await this.watcher.watch(path, clean, (type: string, object: unknown) => onEvent({ type, object }), (err: unknown) => settle(toWatchError(err)));
-    } catch (err) {
-      settle(toWatchError(err));
-    }
-    return { done, abort: () => controller?.abort() };
+    let settled = false;
+    const done = new Promise<Error | null>((r) => (settle = (e) => {
+      if (settled) return;
+      settled = true;
+      r(e);
+    }));
+    let aborted = false;
+    let answered!: () => void;
+    const answer = new Promise<void>((r) => (answered = r));
+    const r = mod.request(url, { method: 'GET', headers, agent }, (res) => {
+      answered();
+      const code = res.statusCode ?? 0;
+      res.setEncoding('utf8');
+      if (code >= 400 || code < 200) {
+        let text = '';
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => settle(ApiStatusError.fromResponse(code, parseOrText(text), `watch ${url.pathname}`)));
+        res.on('error', (err) => settle(aborted ? null : err));
+        return;
+      }
+      let buf = '';
+      res.on('data', (chunk: string) => {
+        buf += chunk;
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          if (!line || aborted) continue;
+          let event: RawWatchEvent;
+          try {
+            event = JSON.parse(line) as RawWatchEvent;
+          } catch {
+            r.destroy(new Error(`watch ${url.pathname}: not a JSON event: ${line.slice(0, 200)}`));
+            return;
+          }
+          onEvent(event);
+        }
+      });
+      res.on('end', () => settle(null));
+      res.on('error', (err) => settle(aborted ? null : err));
+      res.on('close', () => settle(aborted ? null : res.complete ? null : new Error(`watch ${url.pathname}: connection closed`)));
+    });
+    r.on('error', (err) => {
+      answered();
+      settle(aborted ? null : err);
+    });
+    r.end();
+    await answer;
+    return {
+      done,
+      abort: () => {
+        aborted = true;
+        r.destroy();
+        settle(null);
+      },
+    };
+  }
+
+  /** The URL, headers (credentials, `accept`) and agent of a request to `path`. */
+  private async prepare(path: string, query: Record<string, string | number | boolean | undefined> = {}): Promise<{ url: URL; headers: Record<string, string>; agent: http.Agent }> {
+    const url = new URL(this.server.pathname.replace(/\/$/, '') + path, this.server);
+    for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
+    const opts: https.RequestOptions = {};
+    await this.kubeConfig.applyToHTTPSOptions(opts);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    for (const [k, v] of Object.entries(opts.headers ?? {})) if (v !== undefined) headers[k] = String(v);
+    if (opts.auth) headers.authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+    return { url, headers, agent: this.agentFor(opts) };
   }
 
   /** Closes idle keep-alive sockets. */
@@ -155,10 +209,10 @@ function timeoutError(message: string): Error {
   return Object.assign(new Error(message), { name: 'TimeoutError', code: 'ETIMEDOUT' });
 }
 
-/** client-node reports an HTTP error on the watch request as `Error(statusText)` with `statusCode`. */
-function toWatchError(err: unknown): Error | null {
-  if (err === null || err === undefined) return null;
-  const code = (err as { statusCode?: unknown }).statusCode;
-  if (typeof code === 'number') return new ApiStatusError(code, code === 410 ? 'Expired' : '', `watch: HTTP ${code} ${(err as Error).message}`);
-  return err instanceof Error ? err : new Error(String(err));
+function parseOrText(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
 }
