@@ -379,6 +379,16 @@ function startedFor(name: string, gen: number): (x: Container | undefined) => bo
   };
 }
 
+/** The runtime container exists for generation `gen` (phase Created, or later); throws on a failure or a deletion. */
+function createdFor(name: string, gen: number): (x: Container | undefined) => boolean {
+  return (x) => {
+    if (!x) throw new VerbError(`container ${name} was removed`, 125);
+    const failed = startFailure(x);
+    if (failed) throw new VerbError(failed.message, failed.code);
+    return (x.status?.observedGeneration ?? 0) >= gen && !!x.status?.containerID;
+  };
+}
+
 /** The process ended for good (not an exit the restart policy is about to undo). */
 const exitedForGood = (x: Container): boolean => x.status?.phase === 'Exited' && x.status.reason !== 'BackOff';
 
@@ -405,7 +415,9 @@ export async function create(conn: Connection, o: RunOptions): Promise<number> {
  */
 export async function run(conn: Connection, o: RunOptions): Promise<number> {
   const detach = o.flags.detach ?? false;
-  const c = await createContainer(conn, o, 'Running', { autoRemove: (o.flags.rm ?? false) && detach });
+  const interactive = !detach && ((o.flags.interactive ?? false) || (o.flags.tty ?? false));
+  // Attached to a terminal, Docker's order: create, attach, start — no early output lost, the size set before the process runs.
+  const c = await createContainer(conn, o, interactive ? 'Stopped' : 'Running', { autoRemove: (o.flags.rm ?? false) && detach });
   const name = c.metadata.name!;
   const watch = await ObjectWatch.open(conn, ContainerKind, name, c);
   const removeAtEnd = (o.flags.rm ?? false) && !detach;
@@ -415,29 +427,40 @@ export async function run(conn: Connection, o: RunOptions): Promise<number> {
     if (interrupts > 1) process.exit(130);
     void conn.client.patch(ContainerKind, conn.namespace, name, { spec: { state: 'Stopped' } }).catch(() => {});
   };
+  // Ctrl-C stops the container unless it travels to it as a byte (a raw terminal: -i and -t).
+  const proxiesSignals = !(o.flags.interactive && o.flags.tty && process.stdin.isTTY);
   try {
-    const up = (await watch.until(startedFor(name, c.metadata.generation ?? 1)))!;
-    if (detach) {
-      o.out(`${up.status?.containerID}\n`);
-      return 0;
-    }
-    const interactive = (o.flags.interactive || o.flags.tty) && up.status?.phase !== 'Exited';
-    if (!interactive) process.on('SIGINT', onInterrupt);
-    try {
-      if (interactive) await attachSession(conn, name, { stdin: o.flags.interactive ?? false, tty: o.flags.tty ?? false });
-      else await copyLogs(conn, name, { follow: true }, process.stdout);
-      const exited = await watch.until((x) => {
-        if (!x) throw new VerbError(`container ${name} was removed`, 125);
-        return exitedForGood(x);
+    if (interactive) {
+      await watch.until(createdFor(name, c.metadata.generation ?? 1));
+      if (proxiesSignals) process.on('SIGINT', onInterrupt);
+      let gen = 0;
+      await attachSession(conn, name, {
+        stdin: o.flags.interactive ?? false,
+        tty: o.flags.tty ?? false,
+        onOpen: async () => {
+          gen = (await conn.client.patch(ContainerKind, conn.namespace, name, { spec: { state: 'Running' } })).metadata.generation ?? 0;
+        },
       });
-      return exited!.status?.exitCode ?? 0;
-    } finally {
-      process.off('SIGINT', onInterrupt);
+      await watch.until(startedFor(name, gen));
+    } else {
+      const up = (await watch.until(startedFor(name, c.metadata.generation ?? 1)))!;
+      if (detach) {
+        o.out(`${up.status?.containerID}\n`);
+        return 0;
+      }
+      process.on('SIGINT', onInterrupt);
+      await copyLogs(conn, name, { follow: true }, process.stdout);
     }
+    const exited = await watch.until((x) => {
+      if (!x) throw new VerbError(`container ${name} was removed`, 125);
+      return exitedForGood(x);
+    });
+    return exited!.status?.exitCode ?? 0;
   } catch (err) {
     if (err instanceof VerbError && err.code === 1) throw new VerbError(err.message, 125);
     throw err;
   } finally {
+    process.off('SIGINT', onInterrupt);
     if (removeAtEnd) await removeWatched(conn, watch).catch((err: unknown) => process.stderr.write(`berth: removing ${name}: ${(err as Error).message}\n`));
     watch.close();
   }

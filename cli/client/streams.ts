@@ -52,6 +52,8 @@ const closed = (ws: WebSocket): Promise<void> =>
 export interface StreamSessionOptions {
   readonly stdin: boolean;
   readonly tty: boolean;
+  /** Called once the stream is open (and the terminal size sent): `run -it` starts the container then, so no output is lost. */
+  readonly onOpen?: () => Promise<void>;
 }
 
 /**
@@ -62,7 +64,9 @@ export interface StreamSessionOptions {
 export async function attachSession(conn: Connection, name: string, opts: StreamSessionOptions): Promise<void> {
   const restore = rawTerminal(opts.tty && opts.stdin);
   try {
-    const ws = (await new (await import('@kubernetes/client-node')).Attach(await conn.loadKubeConfig()).attach(conn.namespace, name, name, process.stdout, opts.tty ? null : process.stderr, opts.stdin ? process.stdin : null, opts.tty)) as unknown as WebSocket;
+    const { Attach } = await import('@kubernetes/client-node');
+    const ws = (await new Attach(await conn.loadKubeConfig()).attach(conn.namespace, name, name, process.stdout, opts.tty ? null : process.stderr, opts.stdin ? process.stdin : null, opts.tty)) as unknown as WebSocket;
+    if (opts.onOpen) await opts.onOpen().catch((err: unknown) => (ws.close(), Promise.reject(err)));
     await closed(ws);
   } finally {
     restore();
@@ -87,7 +91,8 @@ export async function execSession(conn: Connection, name: string, command: reado
   const restore = rawTerminal(opts.tty && opts.stdin);
   let status: ExecStatus | undefined;
   try {
-    const ws = (await new (await import('@kubernetes/client-node')).Exec(await conn.loadKubeConfig()).exec(conn.namespace, name, name, [...command], process.stdout, opts.tty ? null : process.stderr, opts.stdin ? process.stdin : null, opts.tty, (s) => {
+    const { Exec } = await import('@kubernetes/client-node');
+    const ws = (await new Exec(await conn.loadKubeConfig()).exec(conn.namespace, name, name, [...command], process.stdout, opts.tty ? null : process.stderr, opts.stdin ? process.stdin : null, opts.tty, (s) => {
       status = s as ExecStatus;
     })) as unknown as WebSocket;
     await closed(ws);

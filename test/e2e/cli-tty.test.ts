@@ -243,8 +243,13 @@ if (missing) {
       expect((await berth(['rm', '-f', 'h15-b'])).code).toBe(0);
     }, 90_000);
 
-    // Known gaps (Docker attaches before it starts the process, and passes the console size at exec start):
-    it.todo('run -it shows what the process printed before the CLI attached, in a terminal of the right size from the start (run() starts, then attaches)');
+    // Known gap (Docker passes the console size when an exec starts):
+    it('run -it shows what the process prints first, in a terminal of the window\'s size from the start (create, attach, then start, as Docker)', async () => {
+      startCli('h15-e', ['run', '-it', '--rm', '--name', 'h15-e', 'busybox', 'sh', '-c', 'echo early; stty size; exit 4']);
+      expect(await cliExit('h15-e')).toBe(4);
+      expect(screen('h15-e')).toMatch(/^early\r?\n24 80\r?$/m);
+      expect((await cp.request('GET', `${CTRS}/h15-e`)).status).toBe(404);
+    }, 90_000);
     it.todo('exec -it starts the command in a terminal of the window\'s size (the first resize lands just after the start: `stty size` first thing fails)');
   });
 }

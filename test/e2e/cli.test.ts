@@ -82,7 +82,7 @@ if (missing) {
       expect(i.stdout).toMatch(/Runtime: runc \d/);
     });
 
-    it('exits with the container\'s exit code: run true → 0, exit 3 → 3, a missing command → 127; --rm removes each', async () => {
+    it('exits with the container\'s exit code: run true → 0, exit 3 → 3, a missing command → 127; --rm removes each; run -d --rm is removed by the server when it exits', async () => {
       log('run --rm busybox true');
       const ok = await berth(['run', '--rm', '--name', 'h10-true', 'busybox', 'true']);
       expect(ok.stderr).toBe('');
@@ -96,6 +96,16 @@ if (missing) {
       expect(nf.code).toBe(127);
       expect(nf.stderr).toMatch(/h10-nf.*no-such-command.*(not found|no such file)/);
       expect((await cp.request('GET', CTRS)).body.items).toEqual([]);
+
+      log('run -d --rm: the server removes it once it exits (spec.autoRemove), not the CLI');
+      const d = await berth(['run', '-d', '--rm', '--name', 'h10-drm', 'busybox', 'sh', '-c', 'sleep 1; exit 4']);
+      expect(d.code).toBe(0);
+      expect(d.stdout).toMatch(/^[0-9a-f]{64}\n$/);
+      const live = await cp.request('GET', `${CTRS}/h10-drm`);
+      expect(live.body.spec.autoRemove).toBe(true);
+      expect(live.body.status?.phase).toBe('Running');
+      ids.add(live.body.status.containerID);
+      await vi.waitFor(async () => expect((await cp.request('GET', `${CTRS}/h10-drm`)).status).toBe(404), { timeout: 30_000, interval: 100 });
     });
 
     it('runs detached, lists, shows logs, execs, pauses, stops and removes (run -d, ps, logs, exec, pause, unpause, stop, rm)', async () => {
