@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { archiveTags, execResult, historyRows, humanBinary, parseCpArg, parseStats, renameTransform, statsRow } from './container-tools.ts';
+import type { ContainerStatsReport } from '../../controllers/node/container-stats-report.ts';
+import { archiveTags, execResult, historyRows, humanBinary, parseCpArg, renameTransform, sampleOf, statsRow } from './container-tools.ts';
 
 describe('cp arguments', () => {
   it.each([
@@ -32,22 +33,24 @@ describe('exec results', () => {
 });
 
 describe('stats', () => {
-  const v2 = 'mem 2097152\nlimit max\ncpu_us 1500000\npids 3\ntotal_mem 4000000\nncpu 2\nnet 1000 2000\nnet 500 0\n';
-  const v1 = 'mem 1048576\nlimit 67108864\ncpu_ns 2000000000\npids 1\ntotal_mem 4000000\nncpu 2\n';
-
-  it('reads cgroup v2 counters, an unlimited memory limit being the machine\'s memory', () => {
-    expect(parseStats(v2, 1000)).toEqual({ atMs: 1000, memBytes: 2097152, limitBytes: 4096000000, cpuNs: 1.5e9, pids: 3, netRxBytes: 1500, netTxBytes: 2000, cpus: 2 });
+  const report = (cpuNs: number, at: string, limitBytes?: number): ContainerStatsReport => ({
+    kind: 'ContainerStats', apiVersion: 'berth.dev/v1', metadata: { name: 'web', namespace: 'default' }, id: 'abc', timestamp: at,
+    cpu: { usageNanoseconds: cpuNs, onlineCPUs: 2 },
+    memory: { usageBytes: 3 << 20, workingSetBytes: 1 << 20, ...(limitBytes !== undefined ? { limitBytes } : {}), nodeBytes: 4_000_000_000 },
+    pids: 1,
+    network: { rxBytes: 1500, txBytes: 2000 },
   });
 
-  it('reads cgroup v1 counters', () => {
-    expect(parseStats(v1, 0)).toMatchObject({ memBytes: 1048576, limitBytes: 67108864, cpuNs: 2e9, pids: 1 });
+  it('takes a reading of the stats subresource as a sample: working set as memory, the node\'s memory when there is no limit', () => {
+    expect(sampleOf(report(2e9, '2026-12-06T00:00:00.000Z'))).toEqual({ atMs: Date.parse('2026-12-06T00:00:00.000Z'), memBytes: 1 << 20, limitBytes: 4_000_000_000, cpuNs: 2e9, pids: 1, netRxBytes: 1500, netTxBytes: 2000, cpus: 2 });
+    expect(sampleOf(report(0, '2026-12-06T00:00:00.000Z', 64 << 20)).limitBytes).toBe(64 << 20);
   });
 
   it('computes Docker\'s columns from two samples one second apart', () => {
-    const a = parseStats(v1, 0);
-    const b = parseStats(v1.replace('cpu_ns 2000000000', 'cpu_ns 2250000000'), 1000);
+    const a = sampleOf(report(2e9, '2026-12-06T00:00:00.000Z', 64 << 20));
+    const b = sampleOf(report(2.25e9, '2026-12-06T00:00:01.000Z', 64 << 20));
     expect(statsRow({ id: 'abc', name: 'web' }, a, b)).toEqual({
-      ID: 'abc', Container: 'abc', Name: 'web', CPUPerc: '25.00%', MemUsage: '1MiB / 64MiB', MemPerc: '1.56%', NetIO: '0B / 0B', BlockIO: '0B / 0B', PIDs: '1',
+      ID: 'abc', Container: 'abc', Name: 'web', CPUPerc: '25.00%', MemUsage: '1MiB / 64MiB', MemPerc: '1.56%', NetIO: '1.5kB / 2kB', BlockIO: '0B / 0B', PIDs: '1',
     });
   });
 

@@ -85,22 +85,6 @@ export async function top(conn: Connection, ref: string, psArgs: readonly string
   return 0;
 }
 
-/**
- * A script that reads a container's cgroup v2 or v1 files and network counters from
- * inside it, as `key value` lines (for {@link parseStats}).
- * @deprecated `stats` reads the `stats` subresource ({@link sampleOf}); kept until its tests go.
- */
-export const STATS_SCRIPT = [
-  'r(){ for f in "$@"; do [ -r "$f" ] && { cat "$f"; return; }; done; echo -1; }',
-  'echo mem $(r /sys/fs/cgroup/memory.current /sys/fs/cgroup/memory/memory.usage_in_bytes)',
-  'echo limit $(r /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes)',
-  'if [ -r /sys/fs/cgroup/cpu.stat ]; then echo cpu_us $(sed -n "s/^usage_usec //p" /sys/fs/cgroup/cpu.stat); else echo cpu_ns $(r /sys/fs/cgroup/cpuacct/cpuacct.usage /sys/fs/cgroup/cpu,cpuacct/cpuacct.usage); fi',
-  'echo pids $(r /sys/fs/cgroup/pids.current /sys/fs/cgroup/pids/pids.current)',
-  'echo total_mem $(sed -n "s/^MemTotal: *\\([0-9]*\\) kB/\\1/p" /proc/meminfo)',
-  'echo ncpu $(grep -c ^processor /proc/cpuinfo)',
-  'sed -n "3,\\$p" /proc/net/dev | while read -r i rx a b c d e f g tx rest; do [ "$i" = "lo:" ] || echo net $rx $tx; done',
-].join('\n');
-
 /** One reading of a container's counters. */
 export interface StatsSample {
   readonly atMs: number;
@@ -115,32 +99,6 @@ export interface StatsSample {
   readonly blockReadBytes?: number;
   readonly blockWriteBytes?: number;
   readonly cpus: number;
-}
-
-/**
- * Parses the output of `STATS_SCRIPT`. An unlimited memory limit becomes the machine's memory.
- * @deprecated see {@link STATS_SCRIPT}.
- */
-export function parseStats(text: string, atMs: number): StatsSample {
-  let memBytes = 0, limit = -1, cpuNs = 0, pids = 0, rx = 0, tx = 0, totalKb = 0, cpus = 1;
-  for (const line of text.split('\n')) {
-    const [k, a, b] = line.trim().split(/\s+/);
-    const n = Number(a);
-    if (k === 'mem') memBytes = Math.max(0, n);
-    else if (k === 'limit') limit = a === 'max' ? -1 : n;
-    else if (k === 'cpu_us') cpuNs = n * 1000;
-    else if (k === 'cpu_ns') cpuNs = Math.max(0, n);
-    else if (k === 'pids') pids = Math.max(0, n);
-    else if (k === 'total_mem') totalKb = n;
-    else if (k === 'ncpu') cpus = Math.max(1, n);
-    else if (k === 'net') {
-      rx += Number(a) || 0;
-      tx += Number(b) || 0;
-    }
-  }
-  const machine = totalKb * 1024;
-  const limitBytes = limit < 0 || (machine > 0 && limit > machine) ? machine : limit;
-  return { atMs, memBytes, limitBytes, cpuNs, pids, netRxBytes: rx, netTxBytes: tx, cpus };
 }
 
 /** The `docker stats` fields from two samples (CPU % over the interval, 100% = one core). */
