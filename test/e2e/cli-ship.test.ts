@@ -70,6 +70,7 @@ if (missing) {
           runtime: 'runc',
           controllers: true,
           nodeName: 'h13',
+          allowedBindMountPaths: [bindDir],
           registry: { insecureRegistries: [registry.domain] },
           network: { ...NAMES, defaultNetwork: { name: 'bt13-default', bridge: `${NAMES.bridgePrefix}d`, subnet: subnet(0) }, subnetPool: subnet(3) },
         });
@@ -77,9 +78,6 @@ if (missing) {
         if (savedTmp === undefined) delete process.env.TMPDIR;
         else process.env.TMPDIR = savedTmp;
       }
-      // The harness has no option for `berth server --allow-bind-mount` yet: allow bindDir
-      // on the store, which reads its allow-list on every admission.
-      (cp.server.store as unknown as { allowedBindMountPaths: readonly string[] }).allowedBindMountPaths = [bindDir];
       const img = await cp.request('POST', IMGS, {
         body: { apiVersion: 'berth.dev/v1', kind: 'Image', metadata: { name: 'busybox' }, spec: { source: { import: { path: fixture.layoutDir } }, tags: ['busybox:latest'] } },
       });

@@ -84,6 +84,8 @@ export interface ControlPlaneOptions {
    * tests never touch a real berth0; network tests pass their own names and subnets.
    */
   readonly network?: NodeNetworkOptions | false;
+  /** Host paths Containers may bind-mount (`berth server --allow-bind-mount`). Default none. */
+  readonly allowedBindMountPaths?: readonly string[];
 }
 
 /** Starts a control plane; call `stop()` (e.g. in `onTestFinished`). */
@@ -105,6 +107,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       ...(opts.nodeGracePeriodMs !== undefined ? { nodeGracePeriodMs: opts.nodeGracePeriodMs } : {}),
       ...(opts.registry ? { registry: opts.registry } : {}),
       network: opts.network ?? false,
+      ...(opts.allowedBindMountPaths ? { allowedBindMountPaths: opts.allowedBindMountPaths } : {}),
     });
   let server = await start('127.0.0.1:0');
   let agent = new https.Agent({ ca: server.caPem, keepAlive: true });
