@@ -45,7 +45,9 @@ export async function createContainer(ctx: ServerContext, config: ContainerConfi
 }
 
 async function create(ctx: ServerContext, config: ContainerConfig, opts?: CallOptions): Promise<ContainerId> {
+  const t0 = performance.now();
   const runnable = await ctx.rootfs.resolveForRun(config.image, opts);
+  const tResolved = performance.now();
   const imageConfig = runnable.image.config;
   const stopSignal = toSignalName(config.stopSignal || imageConfig.stopSignal || 'SIGTERM');
   const id = randomBytes(32).toString('hex') as ContainerId;
@@ -96,6 +98,7 @@ async function create(ctx: ServerContext, config: ContainerConfig, opts?: CallOp
     });
     await writeFile(join(dir, 'config.json'), JSON.stringify(spec));
     opts?.signal?.throwIfAborted();
+    const tBundle = performance.now();
 
     undo.push(() => ctx.runc.delete(id, { force: true }).catch(() => {}));
     undo.push(() => removeCgroup(cgroupsPath));
@@ -118,7 +121,9 @@ async function create(ctx: ServerContext, config: ContainerConfig, opts?: CallOp
       stdin: config.stdin ?? false,
     });
 
+    const tConmon = performance.now();
     await pinning;
+    const tPinned = performance.now();
     const record: ContainerRecord = {
       version: 1,
       id,
@@ -135,7 +140,8 @@ async function create(ctx: ServerContext, config: ContainerConfig, opts?: CallOp
     const task = new Task(dir, record);
     ctx.tasks.set(id, task);
     emit(ctx, task, 'created', record.createdAtMs);
-    ctx.log.debug({ id, name: config.name }, 'container created');
+    const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
+    ctx.log.debug({ id, name: config.name, ms: { image: ms(t0, tResolved), bundle: ms(tResolved, tBundle), conmonRuncCreate: ms(tBundle, tConmon), pin: ms(tConmon, tPinned), record: ms(tPinned, performance.now()) } }, 'container created');
     return id;
   } catch (err) {
     for (const step of undo.reverse()) {
