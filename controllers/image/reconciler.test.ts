@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
-import type { RegistryConfig } from '../../runtime/cri/index.ts';
+import type { BuildImageRequest, ContainerId, ImageBuilder, ImageId, RegistryConfig, RuntimeContainer, RuntimeService } from '../../runtime/cri/index.ts';
 import { NodeImageBuilder } from '../../runtime/build/node-image-builder.ts';
 import { removeCgroup } from '../../runtime/oci/cgroups.ts';
 import { hasDockerRegistry, skopeoAsync, startRegistry, type RegistryProcess } from '../../runtime/distribution/testing/registry-process.ts';
@@ -26,7 +26,13 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(fixtureDir, { recursive: true, force: true }));
 
-async function start(registry: RegistryConfig = {}, withBuilder = false) {
+/** Fakes of the builder and runtime a test gives the controller instead of the real ones. */
+interface Fakes {
+  readonly builder?: (store: ImageStore) => ImageBuilder;
+  readonly runtime?: Pick<RuntimeService, 'listContainers'>;
+}
+
+async function start(registry: RegistryConfig = {}, withBuilder = false, fakes: Fakes = {}) {
   const cp = await startControlPlane();
   onTestFinished(() => cp.stop());
   const root = mkdtempSync(join(tmpdir(), 'berth-image-ctrl-store-'));
@@ -38,6 +44,8 @@ async function start(registry: RegistryConfig = {}, withBuilder = false) {
   const controller = addImageController(manager, {
     client, images: store, nodeName: 'n1', recorder, logger: silentLogger, retry: { initialMs: 100, maxMs: 400 }, progressIntervalMs: 50,
     ...(withBuilder ? { builder: new NodeImageBuilder({ store, cgroupParent: BUILD_CGROUP }) } : {}),
+    ...(fakes.builder ? { builder: fakes.builder(store) } : {}),
+    ...(fakes.runtime ? { runtime: fakes.runtime } : {}),
   });
   if (withBuilder) onTestFinished(async () => void (await removeCgroup(BUILD_CGROUP)));
   onTestFinished(() => controller.stop());
@@ -50,6 +58,58 @@ function image(name: string, source: Image['spec']['source'], tags?: string[]): 
 }
 
 const get = (client: ApiClient, name: string) => client.get(Image, 'default', name);
+
+/** Merge-patches the spec of Image `name` (no conflict with the controller's status writes); resolves with the new generation. */
+async function patchSpec(client: ApiClient, name: string, spec: Partial<Image['spec']>): Promise<number> {
+  return (await client.patch(Image, 'default', name, { spec })).metadata.generation ?? 0;
+}
+
+/** Waits until Image `name` is Ready for `generation`; resolves with it. */
+async function readyFor(client: ApiClient, name: string, generation: number, timeout = 10_000): Promise<Image> {
+  let img: Image | undefined;
+  await vi.waitFor(async () => {
+    img = await get(client, name);
+    expect(img.status?.observedGeneration).toBe(generation);
+    expect(img.status?.phase).toBe('Ready');
+  }, { ...WAIT, timeout });
+  return img!;
+}
+
+/**
+ * A builder that builds and commits by importing the busybox fixture under the
+ * requested tags, recording each call: what the controller asked for, not how.
+ */
+class RecordingBuilder implements ImageBuilder {
+  readonly builds: BuildImageRequest[] = [];
+  readonly commits: ContainerId[] = [];
+  constructor(private readonly store: ImageStore) {}
+
+  async buildImage(req: BuildImageRequest) {
+    this.builds.push(req);
+    const imageId = await this.store.importImage(fx.ociArchive, { tags: req.tags });
+    return { imageId, manifestDigest: fx.manifestDigest, steps: 1, cachedSteps: 0 };
+  }
+
+  async commitContainer(id: ContainerId, req: { tags: readonly string[] }) {
+    this.commits.push(id);
+    const imageId = await this.store.importImage(fx.ociArchive, { tags: req.tags });
+    return { imageId, manifestDigest: fx.manifestDigest };
+  }
+}
+
+/** A runtime with one container, `default/web`, until `remove()` (as `berth rm -f web` does). */
+function oneContainerRuntime() {
+  let alive = true;
+  const web: RuntimeContainer = {
+    id: 'c0ffee' as ContainerId, name: 'web', imageRef: 'busybox', imageId: fx.configDigest as ImageId, state: 'running', createdAtMs: 1,
+    labels: { 'berth.dev/namespace': 'default', 'berth.dev/name': 'web' }, annotations: {},
+  };
+  return {
+    remove: () => void (alive = false),
+    listContainers: async (filter?: { labels?: Record<string, string> }) =>
+      alive && Object.entries(filter?.labels ?? {}).every(([k, v]) => web.labels[k] === v) ? [web] : [],
+  };
+}
 
 async function reasons(client: ApiClient, name: string): Promise<string[]> {
   return (await client.list(Event, { namespace: 'default' })).items.filter((e) => e.involvedObject.name === name).map((e) => e.reason ?? '');
@@ -131,6 +191,24 @@ describe('ImageReconciler', () => {
       await vi.waitFor(async () => expect(await reasons(client, 'pulled')).toEqual(expect.arrayContaining(['Pulling', 'Pulled', 'Pushed'])), WAIT);
     });
 
+    it('pushes a committed image when spec.push changes, without committing again', async () => {
+      let builder: RecordingBuilder | undefined;
+      const runtime = oneContainerRuntime();
+      const { client } = await start({ insecureRegistries: [registry.domain] }, false, { builder: (s) => (builder = new RecordingBuilder(s)), runtime });
+      await client.create(dockerConfigSecret('regcred'));
+      await client.create(image('snap', { commit: { container: 'web' } }, ['snap:1']));
+      const committed = await readyFor(client, 'snap', 1);
+      runtime.remove();
+      const target = `${registry.domain}/dst/snap:1`;
+      const generation = await patchSpec(client, 'snap', { push: [{ reference: target, credentialsSecret: 'regcred' }] });
+      await vi.waitFor(async () => expect((await get(client, 'snap')).status?.pushed).toHaveLength(1), { ...WAIT, timeout: 30_000 });
+      const pushed = await readyFor(client, 'snap', generation);
+      expect(pushed.status).toMatchObject({ id: committed.status!.id, pushed: [{ reference: target, digest: fx.manifestDigest }] });
+      expect(builder!.commits).toHaveLength(1);
+      const inspected = JSON.parse(await skopeoAsync(['inspect', '--tls-verify=false', '--creds', `${creds.username}:${creds.password}`, `docker://${target}`])) as { Digest: string };
+      expect(inspected.Digest).toBe(fx.manifestDigest);
+    });
+
     it('fails a pull the registry refuses, Stalled and naming the reference, and a missing Secret naming the Secret', async () => {
       const { client } = await start({ insecureRegistries: [registry.domain] });
       await client.create(image('anon', { pull: { reference: `${registry.domain}/src/busybox:1` } }));
@@ -170,6 +248,78 @@ describe('ImageReconciler', () => {
       expect(broken.status?.message).toMatch(/Dockerfile line 2.*code: 3/);
     }, { ...WAIT, timeout: 60_000 });
   }, 120_000);
+
+  describe('what a spec change makes again (issues 4 and 6)', () => {
+    it('re-tags a committed image whose container is gone, keeping it Ready, without committing again', async () => {
+      let builder: RecordingBuilder | undefined;
+      const runtime = oneContainerRuntime();
+      const { client, store } = await start({}, false, { builder: (s) => (builder = new RecordingBuilder(s)), runtime });
+      await client.create(image('img', { commit: { container: 'web', pause: true } }, ['img:1']));
+      const committed = await readyFor(client, 'img', 1);
+      expect(builder!.commits).toEqual(['c0ffee']);
+      runtime.remove();
+
+      // berth tag img:1 img:2
+      const tagged = await readyFor(client, 'img', await patchSpec(client, 'img', { tags: ['img:1', 'img:2'] }));
+      expect(tagged.status).toMatchObject({ id: committed.status!.id, digest: committed.status!.digest });
+      expect(findCondition(tagged.status?.conditions, 'Ready')).toMatchObject({ status: 'True', reason: 'Tagged' });
+      expect((await store.imageStatus('img:2'))?.id).toBe(committed.status!.id);
+      expect((await store.imageStatus('img:1'))?.id).toBe(committed.status!.id);
+
+      // berth rmi img:1: the dropped tag leaves the store, the image stays
+      const untagged = await readyFor(client, 'img', await patchSpec(client, 'img', { tags: ['img:2'] }));
+      expect(untagged.status?.id).toBe(committed.status!.id);
+      expect(await store.imageStatus('img:1')).toBeUndefined();
+      expect((await store.imageStatus('img:2'))?.id).toBe(committed.status!.id);
+      expect(builder!.commits).toHaveLength(1);
+      await vi.waitFor(async () => expect(await reasons(client, 'img')).toContain('Tagged'), WAIT);
+      expect(await reasons(client, 'img')).not.toContain('ContainerNotFound');
+    });
+
+    it('re-tags a built image without building again, and builds again when the build args change', async () => {
+      let builder: RecordingBuilder | undefined;
+      const { client, store } = await start({}, false, { builder: (s) => (builder = new RecordingBuilder(s)) });
+      await client.create(image('app', { build: { context: { path: '/nonexistent/ctx' }, buildArgs: { V: '1' } } }, ['app:1']));
+      const built = await readyFor(client, 'app', 1);
+      expect(builder!.builds).toHaveLength(1);
+
+      await readyFor(client, 'app', await patchSpec(client, 'app', { tags: ['app:1', 'app:latest'] }));
+      expect((await store.imageStatus('app:latest'))?.id).toBe(built.status!.id);
+      expect(builder!.builds).toHaveLength(1);
+
+      const generation = await patchSpec(client, 'app', { source: { build: { context: { path: '/nonexistent/ctx' }, buildArgs: { V: '2' } } } });
+      const rebuilt = await readyFor(client, 'app', generation);
+      expect(builder!.builds).toHaveLength(2);
+      expect(builder!.builds[1]).toMatchObject({ buildArgs: { V: '2' }, tags: ['app:1', 'app:latest'] });
+      expect(findCondition(rebuilt.status?.conditions, 'Ready')).toMatchObject({ status: 'True', reason: 'Built' });
+    });
+
+    it('imports again when spec.source changes, not when only spec.tags does', async () => {
+      const { client, store } = await start();
+      const imports = vi.spyOn(store, 'importImage');
+      await client.create(image('bb', { import: { path: fx.ociArchive } }, ['bb:1']));
+      await readyFor(client, 'bb', 1);
+      expect(imports).toHaveBeenCalledTimes(1);
+      await readyFor(client, 'bb', await patchSpec(client, 'bb', { tags: ['bb:2'] }));
+      expect(imports).toHaveBeenCalledTimes(1);
+      expect(await store.imageStatus('bb:1')).toBeUndefined();
+      expect((await store.imageStatus('bb:2'))?.id).toBe(fx.configDigest);
+      await readyFor(client, 'bb', await patchSpec(client, 'bb', { source: { import: { path: fx.dockerArchive } } }));
+      expect(imports).toHaveBeenCalledTimes(2);
+      expect(imports.mock.calls[1]?.[0]).toBe(fx.dockerArchive);
+    });
+
+    it('makes the image again when its content left the store', async () => {
+      const { client, store } = await start();
+      const imports = vi.spyOn(store, 'importImage');
+      await client.create(image('gone', { import: { path: fx.ociArchive } }, ['gone:1']));
+      await readyFor(client, 'gone', 1);
+      await store.removeImage(fx.configDigest);
+      await readyFor(client, 'gone', await patchSpec(client, 'gone', { tags: ['gone:1', 'gone:2'] }));
+      expect(imports).toHaveBeenCalledTimes(2);
+      expect((await store.imageStatus('gone:2'))?.id).toBe(fx.configDigest);
+    });
+  });
 
   it('removes the tags on deletion, waiting while a container still uses the image', async () => {
     const { client, store } = await start();

@@ -2,20 +2,23 @@
  * `ImageReconciler`: the node agent's Image reconciler (all-in-one for now: every
  * Image is made in this node's store). It makes the image from `spec.source` —
  * import, pull, build or commit — tags it with `spec.tags`, then pushes it to each
- * `spec.push` target, reporting phase, progress and the result in status. Deletion
- * removes the tags.
+ * `spec.push` target, reporting phase, progress and the result in status. Only a
+ * change of `spec.source` makes it again: a change of `spec.tags` re-tags it in the
+ * store and one of `spec.push` pushes it (see `applied.ts`). Deletion removes the tags.
  */
-import type { Condition, ImageStatus, PushedReference } from '../../api/types/index.ts';
+import type { Condition, ImageStatus, PushedReference, PushTarget } from '../../api/types/index.ts';
 import {
   isRuntimeError,
   type AuthConfig,
   type ImageBuilder,
   type ImageConfigChanges,
+  type Image as RuntimeImage,
   type ImageId,
   type ImageProgress,
   type ImageService,
   type RuntimeService,
 } from '../../runtime/cri/index.ts';
+import { normalizeImageReference } from '../container/image-reference.ts';
 import { LABEL_NAME, LABEL_NAMESPACE } from '../container/labels.ts';
 import {
   realClock,
@@ -24,13 +27,15 @@ import {
   type ApiClient,
   type Clock,
   type EventRecorder,
-  type Image,
+  findCondition,
+  Image,
   type Lister,
   type ReconcileContext,
   type Reconciler,
   type Request,
   type Result,
 } from '../framework/index.ts';
+import { APPLIED_ANNOTATION, appliedOf, formatApplied, sourceHash, type AppliedImage } from './applied.ts';
 import { CredentialsError, credentialsFor } from './credentials.ts';
 import { ProgressReporter } from './progress.ts';
 
@@ -88,9 +93,13 @@ class ReportedFailure extends Error {
 /**
  * Makes each Image on this node and keeps it so.
  *
- * Idempotent: an Image `Ready` for its generation whose tags still resolve to its
- * `status.id` is not made again (a commit is a snapshot: it is not retaken), and a
- * target in `status.pushed` with the current digest is not pushed again. A failed
+ * Idempotent: an image is made again only when `spec.source` changed since it was
+ * made (the `berth.dev/applied-image` annotation records the source's hash, the image
+ * ID and the tags applied) or its content left the store; otherwise a change of
+ * `spec.tags` only adds and removes references in the store (so a commit whose
+ * container is gone stays `Ready` when re-tagged: a commit is a snapshot, never
+ * retaken for a tag), and a target in `status.pushed` with the current digest is not
+ * pushed again. A failed
  * source or push is `Failed`: `Stalled=True` when the spec or the world must change
  * (bad reference, missing file, failing build step, refused credentials), else
  * `Reconciling=True`; both are retried with back-off. A removal the store refuses
@@ -118,7 +127,7 @@ export class ImageReconciler implements Reconciler {
     let obj = await this.deps.client.ensureFinalizer(want, IMAGE_FINALIZER, { signal: ctx.signal });
     const generation = obj.metadata.generation ?? 0;
     try {
-      if (!(await this.isCurrent(obj, ctx))) obj = await this.make(ctx, obj);
+      obj = await this.ensureImage(ctx, obj);
       obj = await this.push(ctx, obj);
     } catch (err) {
       const failure = this.asFailure(err);
@@ -141,8 +150,13 @@ export class ImageReconciler implements Reconciler {
     const call = { signal: ctx.signal };
     if (!(want.metadata.finalizers ?? []).includes(IMAGE_FINALIZER)) return {};
     const tags = tagsOf(want);
+    const applied = appliedOf(want);
     try {
       for (const t of tags) await images.removeImage(t, call);
+      // tags applied but no longer in the spec (a removal refused earlier): only while still ours
+      for (const t of applied?.tags ?? []) {
+        if (!tags.includes(t) && (await images.imageStatus(t, call))?.id === applied!.id) await images.removeImage(t, call);
+      }
     } catch (err) {
       if (!isRuntimeError(err, 'FailedPrecondition')) throw err;
       const message = `cannot remove the image from node ${this.deps.nodeName}: ${err.message}; retrying`;
@@ -161,8 +175,108 @@ export class ImageReconciler implements Reconciler {
     return {};
   }
 
-  /** Makes the image from its source, tags it, and writes `Ready` (the returned object). */
-  private async make(ctx: ReconcileContext, obj: Image): Promise<Image> {
+  /**
+   * Makes the image when `spec.source` differs from the one it was made from (or its
+   * content left the store), else only re-tags it; resolves with the latest object.
+   */
+  private async ensureImage(ctx: ReconcileContext, obj: Image): Promise<Image> {
+    const made = this.madeFrom(obj);
+    if (made?.source === sourceHash(obj.spec.source)) {
+      const image = await this.deps.images.imageStatus(made.id, { signal: ctx.signal });
+      if (image) return this.retag(ctx, obj, made, image);
+    }
+    return this.make(ctx, obj, made);
+  }
+
+  /**
+   * What `obj` was last made from: its annotation, else (an Image made before the
+   * annotation existed) its status when `Ready` for the current generation.
+   */
+  private madeFrom(obj: Image): AppliedImage | undefined {
+    const applied = appliedOf(obj);
+    if (applied) return applied;
+    const s = obj.status;
+    if (!s?.id || s.observedGeneration !== obj.metadata.generation || (s.phase !== 'Ready' && s.phase !== 'Pushing')) return undefined;
+    return { source: sourceHash(obj.spec.source), id: s.id, tags: tagsOf(obj) };
+  }
+
+  /**
+   * Points `spec.tags` at the image `made` and removes the tags dropped since; writes
+   * `Ready` for this generation unless it is already, or a push is due (that writes it).
+   */
+  private async retag(ctx: ReconcileContext, obj: Image, made: AppliedImage, image: RuntimeImage): Promise<Image> {
+    const { images } = this.deps;
+    const call = { signal: ctx.signal };
+    const generation = obj.metadata.generation ?? 0;
+    const tags = tagsOf(obj);
+    let changed = false;
+    for (const t of tags) {
+      if ((await images.imageStatus(t, call))?.id === made.id) continue;
+      try {
+        await images.tagImage(made.id, t, call);
+      } catch (err) {
+        throw this.asFailure(err, 'TagFailed', `cannot tag ${made.id} as ${t}`) ?? err;
+      }
+      changed = true;
+    }
+    if (await this.untag(ctx, obj, made, tags)) changed = true;
+    const latest = await this.record(ctx, obj, { ...made, tags });
+    const s = latest.status;
+    const ready = findCondition(s?.conditions, 'Ready');
+    const readyNow = s?.phase === 'Ready' && s.observedGeneration === generation && ready?.status === 'True';
+    if (!changed && s?.id === made.id && s.digest && (readyNow || this.toPush(latest).length > 0)) return latest;
+    const short = made.id.replace(/^sha256:/, '').slice(0, 12);
+    const [reason, message] = changed
+      ? ['Tagged', `tagged ${short} as ${tags.join(', ')} on node ${this.deps.nodeName}`]
+      : ready?.status === 'True' && s?.id === made.id
+        ? [ready.reason ?? 'Ready', ready.message ?? '']
+        : ['Ready', `${short} is ready as ${tags.join(', ')} on node ${this.deps.nodeName}`];
+    const { progress: _p, ...rest } = base(s);
+    const status = this.withConditions(latest, { ...rest, phase: 'Ready', id: made.id, digest: digestOf(image), size: image.sizeBytes, observedGeneration: generation }, [
+      ['Ready', 'True', reason, message],
+      ['Reconciling', 'False', reason, ''],
+      ['Stalled', 'False', reason, ''],
+    ]);
+    const written = await this.deps.client.updateStatusIfChanged(latest, status, { signal: ctx.signal });
+    if (changed || s?.phase !== 'Ready') void this.deps.recorder?.normal(written, reason, message);
+    return written;
+  }
+
+  /**
+   * Removes from the store the tags `from` applied that `tags` no longer has, while they
+   * still name `from.id` and no other Image claims them. A removal the store refuses (a
+   * container uses an image that would go) leaves the tag. Resolves with whether any went.
+   */
+  private async untag(ctx: ReconcileContext, obj: Image, from: AppliedImage | undefined, tags: readonly string[]): Promise<boolean> {
+    if (!from) return false;
+    const { images } = this.deps;
+    const call = { signal: ctx.signal };
+    const keep = new Set(tags.map(normalizeImageReference));
+    const others = this.deps.imagesCache.list().filter((o) => o.metadata.uid !== obj.metadata.uid);
+    const claimed = new Set(others.flatMap(tagsOf).map(normalizeImageReference));
+    let removed = false;
+    for (const t of from.tags) {
+      const ref = normalizeImageReference(t);
+      if (keep.has(ref) || claimed.has(ref) || (await images.imageStatus(t, call))?.id !== from.id) continue;
+      try {
+        await images.removeImage(t, call);
+        removed = true;
+      } catch (err) {
+        if (!isRuntimeError(err, 'FailedPrecondition')) throw err;
+      }
+    }
+    return removed;
+  }
+
+  /** Writes `applied` as the annotation of `obj` unless it is there already; resolves with the object as stored. */
+  private async record(ctx: ReconcileContext, obj: Image, applied: AppliedImage): Promise<Image> {
+    const value = formatApplied(applied);
+    if (obj.metadata.annotations?.[APPLIED_ANNOTATION] === value) return obj;
+    return this.deps.client.patch(Image, obj.metadata.namespace ?? '', obj.metadata.name ?? '', { metadata: { annotations: { [APPLIED_ANNOTATION]: value } } }, { signal: ctx.signal });
+  }
+
+  /** Makes the image from its source, tags it, and writes `Ready` (the returned object); `previous`: what it replaces. */
+  private async make(ctx: ReconcileContext, obj: Image, previous: AppliedImage | undefined): Promise<Image> {
     const source = obj.spec.source ?? {};
     const kind = (['import', 'pull', 'build', 'commit'] as const).find((k) => source[k] !== undefined);
     if (!kind) throw new ReportedFailure('InvalidSource', 'spec.source names no source: give one of import, pull, build or commit', true);
@@ -195,9 +309,11 @@ export class ImageReconciler implements Reconciler {
     }
     await progress.stop();
     const image = await this.deps.images.imageStatus(id, { signal: ctx.signal });
-    const digest = image?.repoDigests.map((d) => d.slice(d.indexOf('@') + 1)).find((d) => d.startsWith('sha256:')) ?? id;
+    const digest = image ? digestOf(image) : id;
     const message = `${how.done.toLowerCase()} ${what} as ${tags.join(', ')} on node ${this.deps.nodeName}${detail}`;
-    const latest = progress.latest;
+    await this.untag(ctx, obj, previous, tags);
+    // the record first: once the status says Ready, what it was made from is known
+    const latest = await this.record(ctx, progress.latest, { source: sourceHash(obj.spec.source), id, tags });
     const { progress: _p, pushed: _pushed, ...rest } = base(latest.status);
     const status = this.withConditions(latest, { ...rest, phase: 'Ready', id, digest, ...(image ? { size: image.sizeBytes } : {}), observedGeneration: generation }, [
       ['Ready', 'True', how.done, message],
@@ -269,6 +385,13 @@ export class ImageReconciler implements Reconciler {
     }
   }
 
+  /** The `spec.push` targets not yet pushed with the current digest. */
+  private toPush(obj: Image): PushTarget[] {
+    const digest = obj.status?.digest;
+    const done = (obj.status?.pushed ?? []).filter((p) => p.digest === digest);
+    return (obj.spec.push ?? []).filter((t) => !done.some((p) => p.reference === t.reference));
+  }
+
   /** Pushes to every `spec.push` target not yet pushed with the current digest; returns the latest object. */
   private async push(ctx: ReconcileContext, obj: Image): Promise<Image> {
     const targets = obj.spec.push ?? [];
@@ -276,7 +399,7 @@ export class ImageReconciler implements Reconciler {
     const digest = obj.status?.digest;
     if (!id || !digest) return obj;
     const keep = (obj.status?.pushed ?? []).filter((p) => p.digest === digest && targets.some((t) => t.reference === p.reference));
-    const todo = targets.filter((t) => !keep.some((p) => p.reference === t.reference));
+    const todo = this.toPush(obj);
     if (todo.length === 0) {
       if (keep.length !== (obj.status?.pushed ?? []).length) return this.deps.client.updateStatusIfChanged(obj, { ...obj.status, pushed: keep }, { signal: ctx.signal });
       return obj;
@@ -352,15 +475,6 @@ export class ImageReconciler implements Reconciler {
     return undefined;
   }
 
-  /** Ready for this generation, and every tag still names `status.id` in the store. */
-  private async isCurrent(obj: Image, ctx: ReconcileContext): Promise<boolean> {
-    const s = obj.status;
-    if (s?.phase === 'Failed' || !s?.id || s.observedGeneration !== obj.metadata.generation) return false;
-    if (s.phase !== 'Ready' && s.phase !== 'Pushing') return false;
-    for (const t of tagsOf(obj)) if ((await this.deps.images.imageStatus(t, { signal: ctx.signal }))?.id !== s.id) return false;
-    return true;
-  }
-
   /** Writes `status` if it changed; an Event when the phase or message changed. */
   private async write(obj: Image, status: ImageStatus, reason: string, message: string, ctx: ReconcileContext): Promise<Image> {
     const written = await this.deps.client.updateStatusIfChanged(obj, status, { signal: ctx.signal });
@@ -414,6 +528,11 @@ function describeSource(obj: Image, kind: SourceKind): string {
 function toConfigChanges(c: NonNullable<NonNullable<Image['spec']['source']['commit']>['changes']>): ImageConfigChanges {
   const { env, ...rest } = c;
   return { ...rest, ...(env ? { env: env.map((e) => ({ name: e.name, value: e.value ?? '' })) } : {}) };
+}
+
+/** The manifest digest of a stored image (from its repo digests), else its ID. */
+function digestOf(image: RuntimeImage): string {
+  return image.repoDigests.map((d) => d.slice(d.indexOf('@') + 1)).find((d) => d.startsWith('sha256:')) ?? image.id;
 }
 
 /** The status without what one outcome sets and another clears. */
