@@ -4,7 +4,7 @@ import { onTestFinished, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { AttachStreams, ContainerConfig, ContainerId, ExecRequest, ExecStreams } from '../../runtime/cri/types.ts';
 import { FakeRuntimeService } from '../../runtime/testing/fake-runtime-service.ts';
-import { createStreamServer, NAME_LABEL, NAMESPACE_LABEL, parseTerminalSize, toRfc3339NanoUtc } from './stream-server.ts';
+import { createStreamServer, FIRST_RESIZE_WAIT_MS, NAME_LABEL, NAMESPACE_LABEL, parseTerminalSize, toRfc3339NanoUtc } from './stream-server.ts';
 
 const TOKEN = 'agent-secret';
 
@@ -12,19 +12,19 @@ interface Fixture {
   readonly runtime: FakeRuntimeService;
   readonly base: string;
   /** Runtime exec sessions opened through the server, for checking resize and kill. */
-  readonly execs: { req: ExecRequest; streams: ExecStreams; resizes: [number, number][] }[];
+  readonly execs: { req: ExecRequest; streams: ExecStreams; resizes: [number, number][]; startedAtMs: number }[];
   /** Runtime attach sessions opened through the server. */
   readonly attaches: { streams: AttachStreams; resizes: [number, number][] }[];
   run(name: string, script: string, config?: Partial<ContainerConfig>): Promise<ContainerId>;
 }
 
-async function startAgent(): Promise<Fixture> {
+async function startAgent(options: { firstResizeWaitMs?: number } = {}): Promise<Fixture> {
   const runtime = new FakeRuntimeService();
   const execs: Fixture['execs'] = [];
   const realExec = runtime.exec.bind(runtime);
   runtime.exec = async (id, req, opts) => {
     const streams = await realExec(id, req, opts);
-    const rec = { req, streams, resizes: [] as [number, number][] };
+    const rec = { req, streams, resizes: [] as [number, number][], startedAtMs: Date.now() };
     execs.push(rec);
     return { ...streams, exit: streams.exit, resize: (w: number, h: number) => void rec.resizes.push([w, h]) };
   };
@@ -36,7 +36,7 @@ async function startAgent(): Promise<Fixture> {
     attaches.push(rec);
     return { ...streams, ended: streams.ended, resize: (w: number, h: number) => void rec.resizes.push([w, h]) };
   };
-  const agent = createStreamServer({ runtime, token: TOKEN });
+  const agent = createStreamServer({ runtime, token: TOKEN, ...options });
   await new Promise<void>((r) => agent.server.listen(0, '127.0.0.1', r));
   onTestFinished(() => agent.close());
   const base = `http://127.0.0.1:${(agent.server.address() as AddressInfo).port}`;
@@ -222,6 +222,51 @@ describe('stream server: exec', () => {
       [120, 40],
       [90, 30],
     ]);
+    expect(f.execs[0]?.req.consoleSize).toEqual({ width: 120, height: 40 }); // the first one is also the size it starts with
+  });
+
+  it('starts a TTY exec in the size of the first resize message, waiting for it when it comes a little late', async () => {
+    const f = await startAgent();
+    await f.run('web', 'sleep 3600');
+    let opened = 0;
+    const r = execWs(f.base, 'command=cat&stdin=true&stdout=true&tty=true', {
+      onOpen: (ws) => {
+        opened = Date.now();
+        setTimeout(() => ws.send(Buffer.concat([Buffer.from([4]), Buffer.from('{"Width":132,"Height":43}')])), 60);
+        setTimeout(() => ws.send(Buffer.from([255, 0])), 120);
+      },
+    });
+    expect((await r).status.status).toBe('Success');
+    const startedAfter = f.execs[0]!.startedAtMs - opened;
+    expect(f.execs[0]?.req).toMatchObject({ cmd: ['cat'], tty: true, consoleSize: { width: 132, height: 43 } });
+    expect(startedAfter).toBeGreaterThanOrEqual(50); // it waited for the resize…
+    expect(startedAfter).toBeLessThan(FIRST_RESIZE_WAIT_MS); // …and no longer
+  });
+
+  it('starts a TTY exec without a size when no resize message comes in time, and a non-TTY exec at once', async () => {
+    const f = await startAgent({ firstResizeWaitMs: 150 });
+    await f.run('web', 'sleep 3600');
+    const t0 = Date.now();
+    const tty = await execWs(f.base, 'command=true&stdout=true&tty=true');
+    expect(tty.status.status).toBe('Success');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
+    expect(f.execs[0]?.req.tty).toBe(true);
+    expect(f.execs[0]?.req).not.toHaveProperty('consoleSize');
+
+    // without a TTY a resize changes nothing: no wait, no size
+    const t1 = Date.now();
+    const plain = await execWs(f.base, 'command=true&stdout=true', { onOpen: (ws) => ws.send(Buffer.concat([Buffer.from([4]), Buffer.from('{"width":80,"height":24}')])) });
+    expect(plain.status.status).toBe('Success');
+    expect(Date.now() - t1).toBeLessThan(140);
+    expect(f.execs[1]?.req).not.toHaveProperty('consoleSize');
+  });
+
+  it('starts nothing when the client goes while the TTY exec waits for its size', async () => {
+    const f = await startAgent({ firstResizeWaitMs: 300 });
+    await f.run('web', 'sleep 3600');
+    await execWs(f.base, 'command=sleep&command=3600&stdout=true&tty=true', { onOpen: (ws) => setTimeout(() => ws.close(), 20) });
+    await new Promise((r) => setTimeout(r, 400));
+    expect(f.execs).toHaveLength(0);
   });
 
   it('runs a TTY exec: stderr shows on stdout with terminal line endings', async () => {

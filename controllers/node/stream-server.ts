@@ -17,7 +17,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { RuntimeService } from '../../runtime/cri/runtime-service.ts';
 import type { ImageService } from '../../runtime/cri/image-service.ts';
 import { isRuntimeError, type RuntimeErrorCode } from '../../runtime/cri/errors.ts';
-import type { LogLine, RuntimeContainer, StdioStreams } from '../../runtime/cri/types.ts';
+import type { LogLine, RuntimeContainer, StdioStreams, TerminalSize } from '../../runtime/cri/types.ts';
 import { silentLogger, type Logger } from '../framework/logger.ts';
 import { readIoCounters, statsReport, type IoCounterReader } from './container-stats-report.ts';
 
@@ -35,6 +35,12 @@ export const Channel = { stdin: 0, stdout: 1, stderr: 2, error: 3, resize: 4, cl
 /** Above this many bytes queued on the WebSocket, output streams pause until it drains. */
 const HIGH_WATER_BYTES = 1 << 20;
 
+/**
+ * How long a TTY exec waits for the client's first resize message before it starts the
+ * process without a size (client-go and client-node send one as soon as the connection opens).
+ */
+export const FIRST_RESIZE_WAIT_MS = 200;
+
 export interface StreamServerOptions {
   readonly runtime: RuntimeService;
   /** Shared secret the API server presents as `Authorization: Bearer <token>`. */
@@ -50,6 +56,8 @@ export interface StreamServerOptions {
   readonly ioCounters?: IoCounterReader;
   /** Time between two readings of a `stats?stream=true`. Default 1 s, as `docker stats`. */
   readonly statsIntervalMs?: number;
+  /** How long a TTY exec waits for the first resize message before it starts; default `FIRST_RESIZE_WAIT_MS`. */
+  readonly firstResizeWaitMs?: number;
 }
 
 export interface StreamServer {
@@ -100,7 +108,9 @@ class StreamError extends Error {
  *   the exit code as cause `ExitCode`, or the runtime's refusal such as
  *   `cannot exec into a paused container`), 4 resize `{"Width","Height"}`, and (v5) 255 to
  *   half-close stdin. The connection closes after the Status; a client that goes first
- *   kills the process.
+ *   kills the process. With `tty`, the process starts once the first resize message has
+ *   come (or after `firstResizeWaitMs` without one), in a terminal of that size from its
+ *   first instruction on, as Docker's `exec -it` (`ExecRequest.consoleSize`).
  * - `/containers/NS/NAME/attach?stdin&stdout&stderr&tty`, upgraded the same way: attaches to
  *   the container's main process (its output from now on; stdin when asked, which needs
  *   a container created with `stdin: true`; the container's own TTY, whatever `tty` says),
@@ -163,16 +173,20 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
     wss.handleUpgrade(req, socket, head, (ws) => {
       const session = new Session(ws, protocol, query, log.child({ container: `${route.namespace}/${route.name}`, id: container.id, verb: route.verb }));
       sessions.add(session);
-      const start = async (): Promise<Started> => {
+      const start = async (size: TerminalSize | undefined): Promise<Started> => {
         if (route.verb === 'exec') {
           const command = (query as ExecQuery).command;
-          const streams = await opts.runtime.exec(container.id, { cmd: command, tty: query.tty, stdin: query.stdin }, { signal: session.signal });
+          const req = { cmd: command, tty: query.tty, stdin: query.stdin, ...(query.tty && size ? { consoleSize: size } : {}) };
+          const streams = await opts.runtime.exec(container.id, req, { signal: session.signal });
           return { streams, outcome: streams.exit.then((code) => (code === 0 ? SUCCESS : nonZeroExit(command, code))) };
         }
+        // The container's process (and its terminal) already exists: the first resize just goes to it.
         const streams = await opts.runtime.attach(container.id, { stdin: query.stdin }, { signal: session.signal });
         return { streams, outcome: streams.ended.then(() => SUCCESS) };
       };
-      void session.run(start).finally(() => sessions.delete(session));
+      // An exec's own terminal gets its size when the process starts (the CLI sends it at once); an attach's exists already.
+      const sizeWaitMs = route.verb === 'exec' && query.tty ? (opts.firstResizeWaitMs ?? FIRST_RESIZE_WAIT_MS) : 0;
+      void session.run(start, sizeWaitMs).finally(() => sessions.delete(session));
     });
   }
 
@@ -425,17 +439,43 @@ class Session {
     this.ws.terminate();
   }
 
-  async run(start: () => Promise<Started>): Promise<void> {
+  /**
+   * Starts the runtime session with `start` and relays until it ends. With `sizeWaitMs` > 0,
+   * first waits that long at most for the client's first resize message and gives `start`
+   * its size (still relayed as a resize once started, which changes nothing then).
+   */
+  async run(start: (size: TerminalSize | undefined) => Promise<Started>, sizeWaitMs = 0): Promise<void> {
     const ws = this.ws;
-    const clientGone = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+    let gone = false;
+    const clientGone = new Promise<void>((resolve) => ws.once('close', () => ((gone = true), resolve())));
     ws.on('error', (err) => this.log.debug({ err }, 'stream websocket error'));
     // Frames that arrive while the runtime starts (client-node sends the first resize at once) wait for it.
     const early: [Buffer, boolean][] = [];
-    const onEarly = (data: RawData, isBinary: boolean): void => void early.push([toBuffer(data), isBinary]);
+    let firstSize: TerminalSize | undefined;
+    let sizeCame = (): void => {};
+    const onEarly = (data: RawData, isBinary: boolean): void => {
+      const buf = toBuffer(data);
+      early.push([buf, isBinary]);
+      if (!firstSize && isBinary && buf[0] === Channel.resize && (firstSize = parseTerminalSize(buf.subarray(1)))) sizeCame();
+    };
     ws.on('message', onEarly);
+    if (sizeWaitMs > 0 && !firstSize) {
+      const t0 = Date.now();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, sizeWaitMs);
+        sizeCame = () => (clearTimeout(timer), resolve());
+        void clientGone.then(sizeCame);
+      });
+      if (!firstSize) this.log.debug({ waitedMs: Date.now() - t0 }, 'no resize message before the start: the terminal starts without a size');
+    }
+    if (gone) {
+      // the client went while we waited: nothing to start
+      this.done = true;
+      return;
+    }
     let started: Started;
     try {
-      started = await start();
+      started = await start(firstSize);
     } catch (err) {
       ws.off('message', onEarly);
       this.finish(refusal(err));

@@ -133,6 +133,12 @@ export interface ExecSyncResult {
   readonly stderr: Buffer;
 }
 
+/** A terminal's size in character cells (a Kubernetes resize message, `TIOCSWINSZ`). */
+export interface TerminalSize {
+  readonly width: number;
+  readonly height: number;
+}
+
 export interface ExecRequest {
   readonly cmd: readonly string[];
   readonly tty?: boolean;
@@ -140,6 +146,12 @@ export interface ExecRequest {
   readonly env?: readonly KeyValue[];
   readonly workingDir?: string;
   readonly user?: string;
+  /**
+   * With `tty`: the terminal's size when the process starts (Docker's exec `ConsoleSize`,
+   * the OCI process' `consoleSize`), so that it never sees a 0×0 terminal; later changes
+   * go through `resize`. Absent: the terminal starts 0×0 until the first `resize`.
+   */
+  readonly consoleSize?: TerminalSize;
 }
 
 /** The standard streams and terminal of a session with a process in a container (exec or attach). */

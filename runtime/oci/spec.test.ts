@@ -179,6 +179,12 @@ describe('toExecProcess', () => {
     if (!opts.terminal) expect(p.env.some((e) => e.startsWith('TERM='))).toBe(false);
   });
 
+  it('sets the console size only for a terminal', () => {
+    expect(toExecProcess(base, { args: ['sh'], terminal: true, consoleSize: { width: 132, height: 43 } }).consoleSize).toEqual({ height: 43, width: 132 });
+    expect(toExecProcess(base, { args: ['sh'], terminal: false, consoleSize: { width: 132, height: 43 } })).not.toHaveProperty('consoleSize');
+    expect(toExecProcess({ ...base, consoleSize: { height: 1, width: 1 } }, { args: ['sh'], terminal: true })).not.toHaveProperty('consoleSize');
+  });
+
   it('rejects an empty command', () => {
     expect(() => toExecProcess(base, { args: [], terminal: true })).toThrow('exec needs a command');
   });

@@ -25,6 +25,8 @@ export interface OciProcess {
   };
   readonly rlimits: readonly { readonly type: string; readonly hard: number; readonly soft: number }[];
   readonly noNewPrivileges: boolean;
+  /** With `terminal`: the pty's size before the process runs (runc sets it with `TIOCSWINSZ`). */
+  readonly consoleSize?: { readonly height: number; readonly width: number };
 }
 
 export interface OciMount {
@@ -329,13 +331,16 @@ export interface ExecProcessOptions {
   readonly user?: OciProcess['user'];
   /** Allocate a TTY for the process (and set `TERM=xterm` unless the environment has a TERM). */
   readonly terminal: boolean;
+  /** With `terminal`: the terminal's size from the start (`process.consoleSize`); ignored without one. */
+  readonly consoleSize?: { readonly height: number; readonly width: number };
 }
 
 /**
  * The OCI process of an exec (`runc exec --process`) into a container whose own
  * process is `base` (from its config.json): the same capabilities, rlimits and
  * no-new-privileges, as `runc exec` without `--process` would use, with the exec's
- * args, environment, working directory, user and terminal.
+ * args, environment, working directory, user and terminal (and its size, runc 1.1 applies
+ * `consoleSize` to the pty before the process runs).
  */
 export function toExecProcess(base: OciProcess, opts: ExecProcessOptions): OciProcess {
   if (opts.args.length === 0) throw invalid('exec needs a command');
@@ -349,12 +354,15 @@ export function toExecProcess(base: OciProcess, opts: ExecProcessOptions): OciPr
     vars.set(name, value);
   }
   if (opts.terminal && !vars.has('TERM')) vars.set('TERM', 'xterm');
+  const { consoleSize: _baseSize, ...rest } = base;
+  const size = opts.terminal ? opts.consoleSize : undefined;
   return {
-    ...base,
+    ...rest,
     terminal: opts.terminal,
     args: [...opts.args],
     env: [...vars].map(([k, v]) => `${k}=${v}`),
     cwd: opts.cwd || base.cwd,
     user: opts.user ?? base.user,
+    ...(size ? { consoleSize: { height: size.height, width: size.width } } : {}),
   };
 }

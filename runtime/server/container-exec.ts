@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RuntimeError } from '../cri/errors.ts';
-import type { CallOptions, ContainerId, ExecRequest, ExecStreams, ExecSyncResult } from '../cri/types.ts';
+import type { CallOptions, ContainerId, ExecRequest, ExecStreams, ExecSyncResult, TerminalSize } from '../cri/types.ts';
 import { resizeTerminal } from '../oci/attach-socket.ts';
 import { conmonExec, type ConmonExecSession } from '../oci/conmon.ts';
 import { resolveUser, toExecProcess, type OciSpec } from '../oci/spec.ts';
@@ -96,6 +96,10 @@ export async function exec(ctx: ServerContext, id: ContainerId, req: ExecRequest
  * with `terminal: true`, receives the pty master on runc's console socket and holds
  * it; we talk to it through its attach socket and `ctl` fifo in the session's own
  * directory (`<container>/exec-<session>`), removed when the session ends.
+ *
+ * conmon only gets the pty master once runc has started the process, so a resize
+ * through the ctl fifo always comes after the start: the first size goes in the
+ * process spec instead (`consoleSize`, which runc sets on the pty before the process runs).
  */
 async function execWithTty(ctx: ServerContext, task: Task, req: ExecRequest, opts?: CallOptions): Promise<ExecStreams> {
   const sessionId = randomBytes(16).toString('hex');
@@ -109,6 +113,7 @@ async function execWithTty(ctx: ServerContext, task: Task, req: ExecRequest, opt
     const processSpec = toExecProcess(spec.process, {
       args: req.cmd,
       terminal: true,
+      ...(req.consoleSize ? { consoleSize: validSize(req.consoleSize) } : {}),
       ...(req.env ? { env: req.env } : {}),
       ...(req.workingDir ? { cwd: req.workingDir } : {}),
       ...(user ? { user } : {}),
@@ -166,6 +171,13 @@ async function execWithTty(ctx: ServerContext, task: Task, req: ExecRequest, opt
     exit,
     close,
   };
+}
+
+/** A terminal size runc accepts (cells as `unsigned short`); rejects anything else with `InvalidArgument`. */
+function validSize(size: TerminalSize): TerminalSize {
+  const valid = (n: number): boolean => Number.isInteger(n) && n > 0 && n <= 0xffff;
+  if (!valid(size.width) || !valid(size.height)) throw new RuntimeError('InvalidArgument', `terminal size ${size.width}x${size.height} is not valid`);
+  return size;
 }
 
 /** `user[:group]` resolved against the container's own /etc/passwd and /etc/group. */

@@ -250,6 +250,17 @@ if (missing) {
       expect(screen('h15-e')).toMatch(/^early\r?\n24 80\r?$/m);
       expect((await cp.request('GET', `${CTRS}/h15-e`)).status).toBe(404);
     }, 90_000);
-    it.todo('exec -it starts the command in a terminal of the window\'s size (the first resize lands just after the start: `stty size` first thing fails)');
+    it('exec -it starts the command in a terminal of the window\'s size: `stty size` as the very first thing prints it', async () => {
+      const d = await berth(['run', '-d', '--name', 'h17-s', 'busybox', 'sleep', '600']);
+      expect(d.code, d.stderr).toBe(0);
+      ids.add(d.stdout.trim());
+      // The stream server waits for the CLI's first resize and starts the process with that size (no resize after).
+      startCli('h17-s', ['exec', '-it', 'h17-s', 'sh', '-c', 'stty size; exit 5']);
+      expect(await cliExit('h17-s')).toBe(5);
+      expect(screen('h17-s')).toMatch(/^24 80\r?$/m);
+      expect(screen('h17-s')).not.toMatch(/stty: /);
+      expect((await cp.request('GET', `${CTRS}/h17-s`)).body.status?.phase).toBe('Running');
+      expect((await berth(['rm', '-f', 'h17-s'])).code).toBe(0);
+    }, 90_000);
   });
 }

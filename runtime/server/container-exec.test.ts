@@ -1,0 +1,110 @@
+/**
+ * TTY exec on the real runtime (conmon + runc), as root: the terminal has the size the
+ * exec asked for (`ExecRequest.consoleSize`) from the process' first instruction on, as
+ * Docker's `exec -it` and a CRI exec with a TTY give it.
+ *
+ * Runtime data root and cgroup parent are private (`berth-rt-test-h17-…`), containers are
+ * named `h17-…`. Skipped unless running as root with runc and conmon.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { finished } from 'node:stream/promises';
+import { afterAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { isRuntimeError } from '../cri/errors.ts';
+import type { ContainerId } from '../cri/types.ts';
+import { removeCgroup } from '../oci/cgroups.ts';
+import { mountPointsUnder, unmountOverlay } from '../oci/overlay.ts';
+import { BusyboxRootfs, BUSYBOX_REF } from '../testing/busybox-rootfs.ts';
+import { realRuntimeMissing } from '../testing/requires-root.ts';
+import { RuncRuntimeService } from './runtime-service.ts';
+
+const missing = realRuntimeMissing();
+
+if (missing) {
+  describe('TTY exec with a console size (real runc + conmon)', () => {
+    it.skip(`SKIPPED: needs root with runc and conmon installed (${missing})`, () => {});
+  });
+} else {
+  let fixture: BusyboxRootfs | undefined;
+  afterAll(() => fixture?.dispose());
+
+  /** A runtime on a private data root and a random cgroup parent, removed with everything in it after the test. */
+  function setup(): RuncRuntimeService {
+    const root = mkdtempSync(join(tmpdir(), 'berth-rt-test-h17-'));
+    const cgroupParent = `/berth-rt-test-h17-${randomBytes(4).toString('hex')}`;
+    const rt = new RuncRuntimeService({ root, rootfs: (fixture ??= new BusyboxRootfs()), cgroupParent });
+    onTestFinished(async () => {
+      await rt.close();
+      const runcRoot = join(root, 'runc');
+      for (const id of existsSync(runcRoot) ? readdirSync(runcRoot) : []) spawnSync('runc', ['--root', runcRoot, 'delete', '--force', id]);
+      const containers = join(root, 'containers');
+      for (const id of existsSync(containers) ? readdirSync(containers) : []) {
+        try {
+          const pid = Number(readFileSync(join(containers, id, 'conmon.pid'), 'utf8').trim());
+          if (pid > 0 && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(id)) process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+        await unmountOverlay(join(containers, id)).catch(() => {});
+      }
+      for (const mp of (await mountPointsUnder(root)).reverse()) spawnSync('umount', ['-l', mp]);
+      await vi.waitFor(async () => expect(await removeCgroup(cgroupParent)).toEqual([]), { timeout: 5_000 });
+      rmSync(root, { recursive: true, force: true });
+    });
+    return rt;
+  }
+
+  let n = 0;
+  async function run(rt: RuncRuntimeService): Promise<ContainerId> {
+    const id = await rt.createContainer({ name: `h17-${process.pid}-${++n}`, image: BUSYBOX_REF, command: ['sleep', '3600'] });
+    onTestFinished(() => rt.removeContainer(id));
+    await rt.startContainer(id);
+    return id;
+  }
+
+  /** Everything the session's stdout (with a TTY: its terminal) shows until it ends, and the exit code. */
+  async function output(s: { stdout: NodeJS.ReadableStream; exit: Promise<number> }): Promise<{ text: string; code: number }> {
+    const chunks: Buffer[] = [];
+    s.stdout.on('data', (d: Buffer) => chunks.push(Buffer.from(d)));
+    const [code] = await Promise.all([s.exit, finished(s.stdout).catch(() => {})]);
+    return { text: Buffer.concat(chunks).toString(), code };
+  }
+
+  describe('TTY exec with a console size (real runc + conmon)', () => {
+    it('runs the process in a terminal of the asked size from the start: `stty size` as the first command prints it', async () => {
+      const rt = setup();
+      const id = await run(rt);
+      // Several sizes, each on a fresh exec: no resize is ever sent, the size can only come from the start.
+      for (const [width, height] of [
+        [80, 24],
+        [132, 43],
+      ] as const) {
+        const s = await rt.exec(id, { cmd: ['stty', 'size'], tty: true, consoleSize: { width, height } });
+        const { text, code } = await output(s);
+        expect({ text, code }).toEqual({ text: `${height} ${width}\r\n`, code: 0 });
+      }
+    });
+
+    it('without a console size the terminal starts without one (0×0: what the stream server avoids by waiting for the first resize)', async () => {
+      const rt = setup();
+      const id = await run(rt);
+      const s = await rt.exec(id, { cmd: ['stty', 'size'], tty: true });
+      const { text } = await output(s);
+      expect(text).not.toMatch(/^[1-9]\d* [1-9]\d*\r\n$/); // busybox: `stty: standard input`
+    });
+
+    it('refuses a console size runc cannot set, and ignores one without a TTY', async () => {
+      const rt = setup();
+      const id = await run(rt);
+      const err = await rt.exec(id, { cmd: ['true'], tty: true, consoleSize: { width: 0, height: 24 } }).catch((e: unknown) => e);
+      expect(isRuntimeError(err) && err.code).toBe('InvalidArgument');
+      expect((err as Error).message).toBe('terminal size 0x24 is not valid');
+      const plain = await rt.exec(id, { cmd: ['sh', '-c', 'stty size 2>&1; true'], consoleSize: { width: 80, height: 24 } });
+      const stdout = output(plain);
+      expect((await stdout).text).toMatch(/stty: standard input/);
+    });
+  });
+}
