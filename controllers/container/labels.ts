@@ -3,6 +3,7 @@
  * spec hash that decides when a runtime container must be replaced.
  */
 import { createHash } from 'node:crypto';
+import { stableJson } from '../framework/stable-json.ts';
 import type { Container } from '../framework/index.ts';
 
 /** Namespace of the owning Container. */
@@ -43,13 +44,4 @@ export const ownerLabels = (namespace: string, name: string): Record<string, str
 export function specHash(spec: Container['spec']): string {
   const rest = Object.fromEntries(Object.entries(spec ?? {}).filter(([k]) => !SPEC_FIELDS_NOT_HASHED.includes(k)));
   return createHash('sha256').update(stableJson(rest)).digest('hex').slice(0, 16);
-}
-
-function stableJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
-  if (v && typeof v === 'object') {
-    const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${stableJson(x)}`).join(',')}}`;
-  }
-  return JSON.stringify(v) ?? 'null';
 }

@@ -22,3 +22,4 @@ export { Backoff, type BackoffOptions } from './backoff.ts';
 export { realClock, sleep, type Clock, type TimerHandle } from './clock.ts';
 export { silentLogger, type Logger } from './logger.ts';
 export * from './quantity.ts';
+export * from './stable-json.ts';

@@ -7,6 +7,7 @@
  * (written by the agent, before the status that reports the result).
  */
 import { createHash } from 'node:crypto';
+import { stableJson } from '../framework/stable-json.ts';
 import type { Image } from '../framework/index.ts';
 
 /** Annotation holding the `AppliedImage` JSON. */
@@ -48,12 +49,3 @@ export function appliedOf(img: Image): AppliedImage | undefined {
 
 /** The annotation value of `a` (stable: equal records give equal strings). */
 export const formatApplied = (a: AppliedImage): string => JSON.stringify({ source: a.source, id: a.id, tags: a.tags });
-
-function stableJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
-  if (v && typeof v === 'object') {
-    const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${stableJson(x)}`).join(',')}}`;
-  }
-  return JSON.stringify(v) ?? 'null';
-}
