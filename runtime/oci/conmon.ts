@@ -70,6 +70,9 @@ export function conmonCreate(opts: ConmonCreateOptions): Promise<{ pid: number }
   try {
     child = spawn(opts.conmonBinary ?? DEFAULT_CONMON, args, {
       stdio: ['ignore', outFd, outFd, 'pipe'],
+      // conmon writes files relative to its working directory (an `oom` marker when the
+      // container is OOM-killed): the bundle, never the directory berth was started from.
+      cwd: opts.bundle,
       detached: true,
       env: { ...process.env, _OCI_SYNCPIPE: '3' },
     });
@@ -196,6 +199,7 @@ export async function conmonExec(opts: ConmonExecOptions): Promise<ConmonExecSes
   try {
     child = spawn(opts.conmonBinary ?? DEFAULT_CONMON, args, {
       stdio: ['ignore', outFd, outFd, 'pipe', 'pipe', 'pipe'],
+      cwd: opts.sessionDir, // as for create: conmon's relative files stay in the session's directory
       env: { ...process.env, _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4', _OCI_ATTACHPIPE: '5' },
     });
   } finally {
