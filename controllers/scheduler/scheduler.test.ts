@@ -162,9 +162,14 @@ describe('scheduler', () => {
         const cond = items.map((c) => c.status?.conditions?.find((x) => x.type === 'Scheduled')?.status);
         expect(cond.filter((s) => s === 'True')).toHaveLength(6);
         expect(cond.filter((s) => s === 'False')).toHaveLength(1);
+        // Scheduled=True is written just before the bind: wait for the binds too
+        expect(items.filter((c) => c.spec?.nodeName === 'a')).toHaveLength(3);
+        expect(items.filter((c) => c.spec?.nodeName === 'b')).toHaveLength(3);
       },
       { timeout: 10_000 },
     );
+    // and no more arrive: the seventh stays unbound
+    await new Promise((r) => setTimeout(r, 300));
     const items = (await client.list(Container, { namespace: 'default' })).items;
     expect(items.filter((c) => c.spec?.nodeName === 'a')).toHaveLength(3);
     expect(items.filter((c) => c.spec?.nodeName === 'b')).toHaveLength(3);
