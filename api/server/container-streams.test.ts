@@ -20,7 +20,7 @@ import { MemoryLog } from '../../store/memory/memory-log.ts';
 import { ObjectStore } from '../registry/object-store.ts';
 import { createApiServer, type ApiServer } from './app.ts';
 import { bearerAuth } from './auth.ts';
-import { containerStreams } from './container-streams.ts';
+import { containerStreams, parseExecOptions } from './container-streams.ts';
 
 const AGENT_TOKEN = 'api-server-to-agent';
 const CONTAINERS = '/apis/berth.dev/v1/namespaces/default/containers';
@@ -222,6 +222,49 @@ describe('container exec through the API server', () => {
     expect(status).toBe(401);
   });
 
+  it("passes berth's user, env and workingDir through to the node's ExecRequest", async () => {
+    await containerOn('extended', 'node-1', 'sleep 3600', { env: [{ name: 'FROM_IMAGE', value: 'yes' }] });
+    const spy = vi.spyOn(runtime, 'exec');
+    onTestFinished(() => spy.mockRestore());
+    const q = 'command=env&stdout=true&user=nobody&env=A%3D1&env=B%3Dtwo%20words&workingDir=%2Ftmp';
+    const ws = new WebSocket(`${url.replace('https', 'wss')}${CONTAINERS}/extended/exec?${q}`, ['v5.channel.k8s.io'], {
+      ca: pki.caCertPem,
+      headers: { authorization: `Bearer ${pki.adminToken}` },
+    });
+    const frames: Buffer[] = [];
+    ws.on('message', (d: Buffer) => frames.push(d));
+    await new Promise<void>((resolve, reject) => (ws.on('close', () => resolve()), ws.on('error', reject)));
+    const stdout = frames.filter((f) => f[0] === 1).map((f) => f.subarray(1).toString()).join('');
+    expect(stdout.split('\n')).toEqual(expect.arrayContaining(['FROM_IMAGE=yes', 'A=1', 'B=two words']));
+    expect(spy.mock.calls[0]?.[1]).toEqual({
+      cmd: ['env'],
+      tty: false,
+      stdin: false,
+      user: 'nobody',
+      env: [
+        { name: 'A', value: '1' },
+        { name: 'B', value: 'two words' },
+      ],
+      workingDir: '/tmp',
+    });
+  });
+
+  it('refuses bad exec options with 400 before looking for the node', async () => {
+    await containerOn('unbound', undefined, 'sleep 3600');
+    const ws = new WebSocket(`${url.replace('https', 'wss')}${CONTAINERS}/unbound/exec?command=pwd&stdout=true&workingDir=tmp`, ['v5.channel.k8s.io'], {
+      ca: pki.caCertPem,
+      headers: { authorization: `Bearer ${pki.adminToken}` },
+    });
+    const refusal = await new Promise<{ code: number; body: any }>((resolve) =>
+      ws.on('unexpected-response', (_q, res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c));
+        res.on('end', () => resolve({ code: res.statusCode ?? 0, body: JSON.parse(text) }));
+      }),
+    );
+    expect(refusal).toMatchObject({ code: 400, body: { kind: 'Status', code: 400, message: 'workingDir must be an absolute path, got "tmp"' } });
+  });
+
   it("attaches client-node's Attach to a TTY container with stdin, and detaching leaves it running", async () => {
     const id = await containerOn('attached', 'node-1', 'sleep 3600', { tty: true, stdin: true });
     const stdout = new PassThrough();
@@ -258,5 +301,39 @@ describe('container exec through the API server', () => {
     expect(by['containers/log']).toMatchObject({ verbs: ['get'] });
     expect(by['containers/exec']).toMatchObject({ verbs: ['create', 'get'], kind: 'ContainerExecOptions' });
     expect(by['containers/attach']).toMatchObject({ verbs: ['create', 'get'], kind: 'ContainerAttachOptions' });
+  });
+});
+
+describe('parseExecOptions', () => {
+  it("reads Kubernetes' exec options and berth's user, env and workingDir", () => {
+    const q = new URLSearchParams('command=sh&command=-c&command=echo%20%24A&stdin=true&stdout=1&tty=true&container=c&user=1000%3A1000&env=A%3Da%3Db&env=EMPTY%3D&workingDir=%2Fsrv%2Fapp');
+    expect(parseExecOptions(q)).toEqual({
+      command: ['sh', '-c', 'echo $A'],
+      stdin: true,
+      stdout: true,
+      stderr: false,
+      tty: true,
+      user: '1000:1000',
+      env: [
+        { name: 'A', value: 'a=b' },
+        { name: 'EMPTY', value: '' },
+      ],
+      workingDir: '/srv/app',
+    });
+    // none of the extensions: the container's own user, environment and directory
+    expect(parseExecOptions(new URLSearchParams('command=id&stderr=true'))).toEqual({ command: ['id'], stdin: false, stdout: false, stderr: true, tty: false });
+  });
+
+  it.each([
+    { query: 'stdout=true', message: 'you must specify at least one command for the container' },
+    { query: 'command=id', message: 'you must specify at least 1 of stdin, stdout, stderr' },
+    { query: 'command=id&stdout=true&user=a&user=b', message: 'user may be given only once' },
+    { query: 'command=id&stdout=true&user=', message: 'user must not be empty' },
+    { query: 'command=id&stdout=true&workingDir=rel%2Fdir', message: 'workingDir must be an absolute path, got "rel/dir"' },
+    { query: 'command=id&stdout=true&workingDir=', message: 'workingDir must not be empty' },
+    { query: 'command=id&stdout=true&env=A', message: 'env must be NAME=VALUE, got "A"' },
+    { query: 'command=id&stdout=true&env=%3Dx', message: 'env must be NAME=VALUE, got "=x"' },
+  ])('refuses $query: $message', ({ query, message }) => {
+    expect(() => parseExecOptions(new URLSearchParams(query))).toThrow(expect.objectContaining({ code: 400, message }));
   });
 });

@@ -6,9 +6,15 @@
  * or one per line with `stream=true`, as Docker's stats API) are proxied as a plain HTTP stream;
  * exec and attach as a WebSocket upgrade, passed through byte for byte as
  * kube-apiserver's UpgradeAwareHandler does (the sub-protocol the agent picks, the
- * frames, and the close travel unchanged in both directions).
+ * frames, and the close travel unchanged in both directions). `kill` (`POST …/kill?signal=HUP`,
+ * `docker kill -s`) is no stream but an imperative call routed the same way: the signal is
+ * checked here, sent by the agent, and the agent's `Status` comes back. An exec's query is
+ * checked here too (`parseExecOptions`: Kubernetes' options plus berth's `user`, `env`,
+ * `workingDir`) and goes to the agent as is.
  */
 import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { constants } from 'node:os';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
@@ -24,16 +30,17 @@ export const CONTAINER_STREAM_SUBRESOURCES: readonly { readonly name: string; re
   { name: 'stats', kind: 'ContainerStats', verbs: ['get'] },
   { name: 'exec', kind: 'ContainerExecOptions', verbs: ['create', 'get'] },
   { name: 'attach', kind: 'ContainerAttachOptions', verbs: ['create', 'get'] },
+  { name: 'kill', kind: 'ContainerKillOptions', verbs: ['create'] },
 ];
 
 /**
  * Paths served for each subresource: berth's own, and the core `pods` path that
  * `@kubernetes/client-node`'s `Log`, `Exec` and `Attach` hard-code — berth has no Pod
  * kind, so `pods/NAME/{log,exec,attach}` names the Container NAME. `stats` has no
- * `pods` counterpart (kubelet's stats are not an API server path): berth's path only.
+ * `pods` counterpart (kubelet's stats are not an API server path), nor has `kill`: berth's path only.
  */
 const pathsOf = (sub: string): string[] =>
-  sub === 'stats'
+  sub === 'stats' || sub === 'kill'
     ? [`/apis/berth.dev/v1/namespaces/:namespace/containers/:name/${sub}`]
     : [`/apis/berth.dev/v1/namespaces/:namespace/containers/:name/${sub}`, `/api/v1/namespaces/:namespace/pods/:name/${sub}`];
 
@@ -100,6 +107,34 @@ export function containerStreams(opts: ContainerStreamsOptions): ContainerStream
     });
   }
 
+  router.all(pathsOf('kill'), (req: Request, res: Response, next: NextFunction) => {
+    res.locals.requestInfo = requestInfoOf(req, 'kill');
+    if (req.method !== 'POST') return next(methodNotAllowed('the server does not allow this method on the requested resource'));
+    return proxyKill(req, res).catch(next);
+  });
+
+  /** `kill?signal=SIG`: one valid signal, sent by the container's node; its answer (a `Status`) as is. */
+  async function proxyKill(req: Request, res: Response): Promise<void> {
+    const { namespace, name } = req.params as { namespace: string; name: string };
+    const given = new URLSearchParams(searchOf(req)).getAll('signal');
+    const signal = given.length === 1 ? linuxSignalName(given[0]!) : undefined;
+    if (!signal) {
+      const message =
+        given.length === 0 || given[0] === ''
+          ? 'signal: Required value: a Linux signal, by name (HUP, SIGTERM) or number'
+          : given.length > 1
+            ? 'signal: Invalid value: give one signal'
+            : `signal: Invalid value: ${JSON.stringify(given[0])}: not a Linux signal (a name such as HUP or SIGTERM, or its number)`;
+      throw badRequest(message, [{ reason: given.length === 0 ? 'FieldValueRequired' : 'FieldValueInvalid', field: 'signal', message }]);
+    }
+    const endpoint = await resolve(namespace, name).catch((err: unknown) => {
+      // never scheduled: nothing runs to be signalled (Docker's "is not running")
+      throw err instanceof ApiError && err.code === 400 ? new ApiError('Conflict', 409, `container ${name} is not running`) : err;
+    });
+    const answer = await postNode(endpoint, nodeStreamPath(namespace, name, 'kill', `?signal=${signal}`));
+    res.status(answer.status).type(answer.type).send(answer.body);
+  }
+
   async function proxyGet(req: Request, res: Response, sub: 'log' | 'stats'): Promise<void> {
     const { namespace, name } = req.params as { namespace: string; name: string };
     const endpoint = await resolve(namespace, name);
@@ -132,6 +167,8 @@ export function containerStreams(opts: ContainerStreamsOptions): ContainerStream
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
       throw badRequest('only WebSocket upgrades are served, with v5.channel.k8s.io or v4.channel.k8s.io (SPDY is not supported)');
     }
+    // Bad exec options are refused here, before the node is looked up; the query goes to the agent as is.
+    if (sub === 'exec') parseExecOptions(new URLSearchParams(searchOf(req)));
     const { namespace, name } = req.params as { namespace: string; name: string };
     const endpoint = await resolve(namespace, name);
     const headers: http.OutgoingHttpHeaders = { connection: 'Upgrade', upgrade: 'websocket' };
@@ -188,6 +225,86 @@ function requestInfoOf(req: Request, subresource: string): RequestInfo {
     subresource,
     scope: 'resource',
   };
+}
+
+/**
+ * The options of a Container `exec`: Kubernetes' `PodExecOptions` (`command`, repeated;
+ * `stdin`, `stdout`, `stderr`, `tty`) and berth's extensions for Docker's `exec -u/-e/-w`:
+ * `user` (`name`, `uid`, `uid:gid`, `name:group`, resolved by the node in the container's
+ * /etc/passwd and /etc/group), `env` (`NAME=VALUE`, repeated) and `workingDir` (absolute).
+ */
+export interface ContainerExecOptions {
+  readonly command: readonly string[];
+  readonly stdin: boolean;
+  readonly stdout: boolean;
+  readonly stderr: boolean;
+  readonly tty: boolean;
+  readonly user?: string;
+  readonly env?: readonly { readonly name: string; readonly value: string }[];
+  readonly workingDir?: string;
+}
+
+/**
+ * Reads and checks an exec's query as the node agent does (`controllers/node/stream-server.ts`);
+ * throws a 400 `ApiError` with the agent's message for a missing command or stream, a
+ * repeated or empty `user`/`workingDir`, a relative `workingDir`, or an `env` without `NAME=`.
+ */
+export function parseExecOptions(q: URLSearchParams): ContainerExecOptions {
+  const flag = (n: string): boolean => q.get(n) === 'true' || q.get(n) === '1';
+  const command = q.getAll('command');
+  if (command.length === 0) throw badRequest('you must specify at least one command for the container');
+  const streams = { stdin: flag('stdin'), stdout: flag('stdout'), stderr: flag('stderr'), tty: flag('tty') };
+  if (!streams.stdin && !streams.stdout && !streams.stderr) throw badRequest('you must specify at least 1 of stdin, stdout, stderr');
+  const single = (n: string): string | undefined => {
+    const all = q.getAll(n);
+    if (all.length > 1) throw badRequest(`${n} may be given only once`);
+    if (all[0] === '') throw badRequest(`${n} must not be empty`);
+    return all[0];
+  };
+  const user = single('user');
+  const workingDir = single('workingDir');
+  if (workingDir !== undefined && !workingDir.startsWith('/')) throw badRequest(`workingDir must be an absolute path, got ${JSON.stringify(workingDir)}`);
+  const env = q.getAll('env').map((kv) => {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw badRequest(`env must be NAME=VALUE, got ${JSON.stringify(kv)}`);
+    return { name: kv.slice(0, i), value: kv.slice(i + 1) };
+  });
+  return { command, ...streams, ...(user ? { user } : {}), ...(env.length ? { env } : {}), ...(workingDir ? { workingDir } : {}) };
+}
+
+/**
+ * A signal as the `kill` subresource takes it — a Linux signal's name, with or without `SIG`,
+ * in any case, or its number — as its `SIG…` name (`hup` → `SIGHUP`, `15` → `SIGTERM`);
+ * undefined when Linux has no such signal.
+ */
+export function linuxSignalName(value: string): string | undefined {
+  const s = value.trim().toUpperCase();
+  const table = constants.signals as Record<string, number>;
+  if (/^\d+$/.test(s)) return Object.keys(table).find((k) => table[k] === Number(s));
+  const name = s.startsWith('SIG') ? s : `SIG${s}`;
+  return Object.hasOwn(table, name) ? name : undefined;
+}
+
+/** A `POST` of `pathAndQuery` on the node's stream server with its bearer token; resolves with the whole (small) answer. */
+function postNode(endpoint: NodeEndpoint, pathAndQuery: string): Promise<{ status: number; type: string; body: Buffer }> {
+  const base = new URL(endpoint.url);
+  const url = new URL(base.pathname.replace(/\/+$/, '') + pathAndQuery, base);
+  const options: https.RequestOptions = {
+    method: 'POST',
+    headers: { authorization: `Bearer ${endpoint.token}`, 'content-length': 0 },
+    agent: false,
+    ...(endpoint.ca ? { ca: endpoint.ca } : {}),
+  };
+  return new Promise((resolve, reject) => {
+    const req = (url.protocol === 'https:' ? https : http).request(url, options, (agentRes) => {
+      const chunks: Buffer[] = [];
+      agentRes.on('data', (c: Buffer) => chunks.push(c));
+      agentRes.on('end', () => resolve({ status: agentRes.statusCode ?? 502, type: agentRes.headers['content-type'] ?? 'application/json', body: Buffer.concat(chunks) }));
+      agentRes.on('error', (err) => reject(unreachable(endpoint, err)));
+    });
+    req.on('error', (err) => reject(unreachable(endpoint, err)));
+    req.end();
+  });
 }
 
 export function searchOf(req: Request): string {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FlagError, toContainer, toContainerPort, toEnv, toMemoryQuantity, toVolumeMount, type RunFlags } from './container-spec.ts';
-import { execCommand, toSince } from './containers.ts';
-import { execExitCode } from './streams.ts';
+import { execOptions, toSince } from './containers.ts';
+import { cannotRunExitCode, execExitCode, execQueryExtensions } from './streams.ts';
 
 const base = { namespace: 'default', image: 'busybox', args: [] as string[], state: 'Running' as const, environ: { FROM_ENV: 'yes' }, randomSuffix: () => 'abcde' };
 
@@ -57,12 +57,23 @@ describe('flag values', () => {
     expect(toSince('2026-01-01T00:00:00Z', 0)).toEqual({ sinceTime: '2026-01-01T00:00:00.000Z' });
     expect(() => toSince('yesterday', 0)).toThrow(/--since/);
   });
-  it('wraps exec -e and -w, refuses -u', () => {
-    expect(execCommand(['ls'], { env: ['A=1'], workdir: '/tmp' })).toEqual(['sh', '-c', 'cd "$0" && exec "$@"', '/tmp', 'env', 'A=1', 'ls']);
-    expect(() => execCommand(['ls'], { user: 'nobody' })).toThrow(/not supported yet/);
+  it('turns exec -u, -e and -w into the exec API options (no command wrapping), refuses -d and a relative -w', () => {
+    expect(execOptions({ env: ['A=1', 'B=x=y', 'FROM_ENV', 'UNSET'], workdir: '/tmp', user: 'nobody:nogroup' }, { FROM_ENV: 'yes' })).toEqual({
+      user: 'nobody:nogroup',
+      env: ['A=1', 'B=x=y', 'FROM_ENV=yes'],
+      workingDir: '/tmp',
+    });
+    expect(execOptions({}, {})).toEqual({});
+    expect(() => execOptions({ workdir: 'tmp' }, {})).toThrow('exec -w tmp: the working directory must be an absolute path');
+    expect(() => execOptions({ detach: true }, {})).toThrow(/not supported yet/);
+    expect(() => execOptions({ env: ['=1'] }, {})).toThrow(FlagError);
+    expect(execQueryExtensions({ user: '1000:1000', env: ['A=1', 'B=two words&c'], workingDir: '/a b' })).toBe('user=1000%3A1000&env=A%3D1&env=B%3Dtwo%20words%26c&workingDir=%2Fa%20b');
+    expect(execQueryExtensions({})).toBe('');
   });
   it('maps exec statuses to exit codes', () => {
     expect(execExitCode({ status: 'Success' })).toBe(0);
     expect(execExitCode({ status: 'Failure', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '3' }] } })).toBe(3);
+    expect(cannotRunExitCode('unable to find user ghost: no matching entries in passwd file')).toBe(126);
+    expect(cannotRunExitCode('unable to find group ghosts: no matching entries in group file')).toBe(126);
   });
 });

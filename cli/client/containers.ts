@@ -7,10 +7,10 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Container } from '../../api/types/index.ts';
-import { isAlreadyExists, isNotFound } from '../../controllers/framework/api-status-error.ts';
+import { ApiStatusError, isAlreadyExists, isNotFound } from '../../controllers/framework/api-status-error.ts';
 import { Container as ContainerKind } from '../../controllers/framework/resource-kind.ts';
 import type { Connection } from './connection.ts';
-import { toContainer, FlagError, type RunFlags } from './container-spec.ts';
+import { toContainer, toEnv, FlagError, type RunFlags } from './container-spec.ts';
 import { containerStateWord, containerStatusText, ellipsis, humanDuration, renderFormat, renderTable } from './format.ts';
 import { attachSession, cannotRunExitCode, copyLogs, execSession } from './streams.ts';
 import { ObjectWatch, waitForObject } from './wait.ts';
@@ -203,13 +203,29 @@ export async function setPaused(conn: Connection, name: string, paused: boolean)
   await patchSpecAndWait(conn, c.metadata.name!, { state: paused ? 'Paused' : 'Running' }, (x) => x.status?.phase === (paused ? 'Paused' : 'Running'));
 }
 
-/** `kill [-s KILL]`: stop at once (grace period 0). Other signals cannot be expressed in the API. */
+/**
+ * `kill [-s SIGNAL]`: KILL (the default, or 9) stops at once, declaratively (state Stopped,
+ * grace period 0). Any other signal goes to the main process through the Container's `kill`
+ * subresource (`POST …/kill?signal=`), which checks it; the container runs on if the process
+ * survives it, and an exit it causes shows in status as any other.
+ */
 export async function kill(conn: Connection, name: string, signal = 'KILL'): Promise<void> {
-  const sig = signal.toUpperCase().replace(/^SIG/, '');
-  if (sig !== 'KILL' && sig !== '9') throw new FlagError(`kill -s ${signal}: only KILL is supported (the Container API stops a container but cannot send it an arbitrary signal)`);
+  const sig = signal.trim().toUpperCase().replace(/^SIG/, '');
   const c = await findContainer(conn, name);
-  if (!isUp(c)) throw new VerbError(`cannot kill container: ${c.metadata.name!}: container is not running`);
-  await patchSpecAndWait(conn, c.metadata.name!, { state: 'Stopped', stopGracePeriodSeconds: 0 }, (x) => !isUp(x));
+  const n = c.metadata.name!;
+  if (!isUp(c)) throw new VerbError(`cannot kill container: ${n}: container is not running`);
+  if (sig === 'KILL' || sig === '9') {
+    await patchSpecAndWait(conn, n, { state: 'Stopped', stopGracePeriodSeconds: 0 }, (x) => !isUp(x));
+    return;
+  }
+  const path = `/apis/berth.dev/v1/namespaces/${encodeURIComponent(conn.namespace)}/containers/${encodeURIComponent(n)}/kill?signal=${encodeURIComponent(signal.trim())}`;
+  try {
+    (await conn.request('POST', path)).resume();
+  } catch (err) {
+    // not running (any more), or paused: Docker's "cannot kill container: NAME: …"
+    if (err instanceof ApiStatusError && err.code === 409) throw new VerbError(`cannot kill container: ${n}: ${err.status?.message ?? err.message}`);
+    throw err;
+  }
 }
 
 /** `rm [-f]`: deletes the object (the agent removes the runtime container first) and waits until it is gone. */
@@ -306,28 +322,24 @@ export interface ExecFlags {
 }
 
 /**
- * The command an exec runs. The exec API takes only a command, so `-e` wraps it in
- * `env NAME=VALUE …` and `-w` in `sh -c 'cd DIR && exec "$@"'` (the image needs
- * `env` and `sh` for those); `-u` cannot be expressed and is refused.
+ * What `-u`, `-e` and `-w` ask of an exec: the exec API's `user`, `env` and `workingDir`
+ * (berth's extensions of the Kubernetes exec options), which the node applies to the
+ * process itself, as Docker does; the command runs as given. `-e NAME` alone takes this
+ * client's value or is skipped, as for `run`. A relative `-w` and `-d` are refused.
  */
-export function execCommand(command: readonly string[], flags: ExecFlags): string[] {
-  if (flags.user) throw new FlagError('exec -u: not supported yet (the exec API has no user field)');
+export function execOptions(flags: ExecFlags, environ: Readonly<Record<string, string | undefined>>): { user?: string; env?: string[]; workingDir?: string } {
   if (flags.detach) throw new FlagError('exec -d: not supported yet');
-  let cmd = [...command];
-  if (flags.env?.length) {
-    for (const e of flags.env) if (!e.includes('=')) throw new FlagError(`exec -e ${e}: expected NAME=VALUE`);
-    cmd = ['env', ...flags.env, ...cmd];
-  }
-  if (flags.workdir) cmd = ['sh', '-c', 'cd "$0" && exec "$@"', flags.workdir, ...cmd];
-  return cmd;
+  if (flags.workdir && !flags.workdir.startsWith('/')) throw new FlagError(`exec -w ${flags.workdir}: the working directory must be an absolute path`);
+  const env = toEnv({ env: flags.env ?? [] }, environ).map((e) => `${e.name}=${e.value}`);
+  return { ...(flags.user ? { user: flags.user } : {}), ...(env.length ? { env } : {}), ...(flags.workdir ? { workingDir: flags.workdir } : {}) };
 }
 
-/** `exec [-i] [-t] [-e] [-w] CONTAINER CMD…`: the command's exit code. */
+/** `exec [-i] [-t] [-e] [-w] [-u] CONTAINER CMD…`: the command's exit code. */
 export async function exec(conn: Connection, name: string, command: readonly string[], flags: ExecFlags): Promise<number> {
-  const cmd = execCommand(command, flags);
+  const extensions = execOptions(flags, process.env);
   const c = await findContainer(conn, name);
   if (c.status?.phase !== 'Running' && c.status?.phase !== 'Paused') throw new VerbError(`container ${c.metadata.name!} is not running`);
-  return execSession(conn, c.metadata.name!, cmd, { stdin: flags.interactive ?? false, tty: flags.tty ?? false });
+  return execSession(conn, c.metadata.name!, command, { stdin: flags.interactive ?? false, tty: flags.tty ?? false, ...extensions });
 }
 
 /** `attach CONTAINER`: this terminal on the main process until it exits; its exit code. */

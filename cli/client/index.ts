@@ -139,7 +139,7 @@ export function registerClientCommands(program: Command): void {
   }, (x) => x.option('-t, --time <seconds>', 'seconds to wait before killing'));
   each('pause', 'pause all processes of containers', (m, c, ref) => m.setPaused(c, ref, true));
   each('unpause', 'unpause containers', (m, c, ref) => m.setPaused(c, ref, false));
-  each('kill', 'kill running containers', (m, c, ref, o: { signal: string }) => m.kill(c, ref, o.signal), (x) => x.option('-s, --signal <signal>', 'signal (only KILL)', 'KILL'));
+  each('kill', 'kill running containers', (m, c, ref, o: { signal: string }) => m.kill(c, ref, o.signal), (x) => x.option('-s, --signal <signal>', 'signal to send to the container (name or number)', 'KILL'));
   each('rm', 'remove containers', (m, c, ref, o: { force?: boolean }) => m.remove(c, ref, o.force ?? false), (x) => x.option('-f, --force', 'remove running containers too'));
 
   verb('ps', 'list containers')
@@ -162,7 +162,7 @@ export function registerClientCommands(program: Command): void {
     .option('-t, --tty', 'allocate a pseudo-terminal')
     .option('-e, --env <NAME=VALUE>', 'environment variable (repeatable)', collect)
     .option('-w, --workdir <dir>', 'working directory')
-    .option('-u, --user <user>', 'user (not supported yet)')
+    .option('-u, --user <user>', 'username or UID (format: <name|uid>[:<group|gid>])')
     .option('-d, --detach', 'run in the background (not supported yet)')
     .argument('<container>').argument('<command...>')
     .passThroughOptions()

@@ -82,17 +82,48 @@ export interface ExecStatus {
   readonly details?: { readonly causes?: readonly { readonly reason?: string; readonly message?: string }[] };
 }
 
+export interface ExecSessionOptions extends StreamSessionOptions {
+  /** Docker's `exec -u`: `name`, `uid`, `uid:gid`, `name:group` (the node resolves it in the container). */
+  readonly user?: string;
+  /** Docker's `exec -e`: `NAME=VALUE` each, over the container's environment. */
+  readonly env?: readonly string[];
+  /** Docker's `exec -w`: an absolute directory in the container. */
+  readonly workingDir?: string;
+}
+
+/**
+ * berth's extensions of the exec query (`user=`, `env=NAME=VALUE` repeated, `workingDir=`,
+ * see `api/server/container-streams.ts` `parseExecOptions`), as a query string to append;
+ * empty without them.
+ */
+export function execQueryExtensions(opts: Pick<ExecSessionOptions, 'user' | 'env' | 'workingDir'>): string {
+  const q = new URLSearchParams();
+  if (opts.user) q.set('user', opts.user);
+  for (const e of opts.env ?? []) q.append('env', e);
+  if (opts.workingDir) q.set('workingDir', opts.workingDir);
+  // encoded as client-node encodes the rest of the query (querystring: a space is %20, not +)
+  return q.toString().replaceAll('+', '%20');
+}
+
 /**
  * Runs `command` in a running container with this process's stdio; resolves with
- * Docker's exit code: the command's, 126 when it cannot be executed, 127 when it is
- * not found, 1 with the message on stderr when the exec is refused.
+ * Docker's exit code: the command's, 126 when it cannot be executed (or the user is
+ * unknown), 127 when it is not found, 1 with the message on stderr when the exec is refused.
+ * client-node's `Exec` runs the session (terminal size, resizes, stdin); its path only
+ * gets berth's `user`/`env`/`workingDir` appended.
  */
-export async function execSession(conn: Connection, name: string, command: readonly string[], opts: StreamSessionOptions): Promise<number> {
+export async function execSession(conn: Connection, name: string, command: readonly string[], opts: ExecSessionOptions): Promise<number> {
   const restore = rawTerminal(opts.tty && opts.stdin);
   let status: ExecStatus | undefined;
   try {
     const { Exec } = await import('@kubernetes/client-node');
-    const ws = (await new Exec(await conn.loadKubeConfig()).exec(conn.namespace, name, name, [...command], process.stdout, opts.tty ? null : process.stderr, opts.stdin ? process.stdin : null, opts.tty, (s) => {
+    const exec = new Exec(await conn.loadKubeConfig());
+    const extra = execQueryExtensions(opts);
+    if (extra) {
+      const handler = exec.handler;
+      exec.handler = { connect: (path, text, binary) => handler.connect(`${path}&${extra}`, text, binary) };
+    }
+    const ws = (await exec.exec(conn.namespace, name, name, [...command], process.stdout, opts.tty ? null : process.stderr, opts.stdin ? process.stdin : null, opts.tty, (s) => {
       status = s as ExecStatus;
     })) as unknown as WebSocket;
     await closed(ws);
@@ -114,9 +145,9 @@ export function execExitCode(status: ExecStatus | undefined): number {
   return cannotRunExitCode(msg) ?? 1;
 }
 
-/** 127 for "command not found", 126 for "cannot execute" messages of the runtime; undefined for others. */
+/** 127 for "command not found", 126 for "cannot execute" (and Docker's unknown exec user) messages of the runtime; undefined for others. */
 export function cannotRunExitCode(message: string): number | undefined {
   if (/executable file not found|no such file or directory|not found in \$PATH/i.test(message)) return 127;
-  if (/permission denied|exec format error|is a directory/i.test(message)) return 126;
+  if (/permission denied|exec format error|is a directory|unable to find (user|group) /i.test(message)) return 126;
   return undefined;
 }

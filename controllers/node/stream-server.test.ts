@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { onTestFinished, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { AttachStreams, ContainerConfig, ContainerId, ExecRequest, ExecStreams } from '../../runtime/cri/types.ts';
+import { RuntimeError } from '../../runtime/cri/errors.ts';
 import { FakeRuntimeService } from '../../runtime/testing/fake-runtime-service.ts';
 import { createStreamServer, FIRST_RESIZE_WAIT_MS, NAME_LABEL, NAMESPACE_LABEL, parseTerminalSize, toRfc3339NanoUtc } from './stream-server.ts';
 
@@ -301,6 +302,51 @@ describe('stream server: exec', () => {
     const f = await startAgent();
     await f.run('web', 'sleep 3600');
     await expect(execWs(f.base, query, { token })).rejects.toMatchObject({ status, body: { kind: 'Status', message } });
+  });
+
+  it("passes berth's user, env and workingDir to the runtime's ExecRequest, with or without a TTY", async () => {
+    const f = await startAgent({ firstResizeWaitMs: 10 });
+    await f.run('web', 'sleep 3600');
+    const q = 'command=sh&command=-c&command=echo%20%24A%20%24B&user=nobody%3Anogroup&env=A%3D1&env=B%3Dx%3Dy%20z&env=EMPTY%3D&workingDir=%2Ftmp&stdout=true';
+    const plain = await execWs(f.base, q);
+    expect(plain.status).toEqual({ metadata: {}, status: 'Success' });
+    const env = [
+      { name: 'A', value: '1' },
+      { name: 'B', value: 'x=y z' },
+      { name: 'EMPTY', value: '' },
+    ];
+    expect(f.execs[0]?.req).toEqual({ cmd: ['sh', '-c', 'echo $A $B'], tty: false, stdin: false, user: 'nobody:nogroup', env, workingDir: '/tmp' });
+    await execWs(f.base, `${q}&tty=true`);
+    expect(f.execs[1]?.req).toEqual({ cmd: ['sh', '-c', 'echo $A $B'], tty: true, stdin: false, user: 'nobody:nogroup', env, workingDir: '/tmp' });
+    // without them, the request has none (the container's own user, env and directory)
+    await execWs(f.base, 'command=true&stdout=true');
+    expect(f.execs[2]?.req).toEqual({ cmd: ['true'], tty: false, stdin: false });
+  });
+
+  it("passes the runtime's refusal of an unknown user on the error channel", async () => {
+    const f = await startAgent();
+    await f.run('web', 'sleep 3600');
+    const realExec = f.runtime.exec;
+    f.runtime.exec = async (id, req, opts) => {
+      if (req.user === 'ghost') throw new RuntimeError('InvalidArgument', 'unable to find user ghost: no matching entries in passwd file');
+      return realExec(id, req, opts);
+    };
+    const r = await execWs(f.base, 'command=id&user=ghost&stdout=true');
+    expect(r.status).toEqual({ metadata: {}, status: 'Failure', reason: 'BadRequest', code: 400, message: 'unable to find user ghost: no matching entries in passwd file' });
+  });
+
+  it.each([
+    { query: 'command=true&stdout=true&user=a&user=b', message: 'user may be given only once' },
+    { query: 'command=true&stdout=true&user=', message: 'user must not be empty' },
+    { query: 'command=true&stdout=true&workingDir=tmp', message: 'workingDir must be an absolute path, got "tmp"' },
+    { query: 'command=true&stdout=true&workingDir=%2Fa&workingDir=%2Fb', message: 'workingDir may be given only once' },
+    { query: 'command=true&stdout=true&env=NOVALUE', message: 'env must be NAME=VALUE, got "NOVALUE"' },
+    { query: 'command=true&stdout=true&env=%3D1', message: 'env must be NAME=VALUE, got "=1"' },
+  ])('refuses bad exec options before upgrading: $message', async ({ query, message }) => {
+    const f = await startAgent();
+    await f.run('web', 'sleep 3600');
+    await expect(execWs(f.base, query)).rejects.toMatchObject({ status: 400, body: { kind: 'Status', code: 400, message } });
+    expect(f.execs).toHaveLength(0);
   });
 
   it('refuses a client that offers only old channel protocols', async () => {

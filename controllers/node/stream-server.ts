@@ -17,7 +17,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { RuntimeService } from '../../runtime/cri/runtime-service.ts';
 import type { ImageService } from '../../runtime/cri/image-service.ts';
 import { isRuntimeError, type RuntimeErrorCode } from '../../runtime/cri/errors.ts';
-import type { LogLine, RuntimeContainer, StdioStreams, TerminalSize } from '../../runtime/cri/types.ts';
+import type { ExecRequest, KeyValue, LogLine, RuntimeContainer, StdioStreams, TerminalSize } from '../../runtime/cri/types.ts';
 import { silentLogger, type Logger } from '../framework/logger.ts';
 import { readIoCounters, statsReport, type IoCounterReader } from './container-stats-report.ts';
 
@@ -90,7 +90,7 @@ class StreamError extends Error {
 }
 
 /**
- * Creates the agent's stream server. Routes, all `GET`, all behind the bearer token:
+ * Creates the agent's stream server. Routes, all `GET` but `kill` (`POST`), all behind the bearer token:
  *
  * - `/containers/NS/NAME/log?follow&tailLines&sinceSeconds&sinceTime&timestamps&limitBytes`:
  *   the log of the newest runtime container labelled `NAMESPACE_LABEL=NS`,
@@ -102,7 +102,13 @@ class StreamError extends Error {
  *   network and block I/O read on this host); with `stream=true`, one per line every
  *   `statsIntervalMs` until the container stops or the client goes. A container that is not
  *   running or paused, or has no runtime container here, is 409 Conflict.
- * - `/containers/NS/NAME/exec?command=…&command=…&stdin&stdout&stderr&tty`, upgraded to
+ * - `POST /containers/NS/NAME/kill?signal=HUP`: sends the signal (a Linux signal's name, with or
+ *   without `SIG`, or its number) to the newest runtime container's main process, as
+ *   `docker kill -s`; answers 200 with a `Success` Status. A bad signal is 400; a container that
+ *   is paused, not running, or has no runtime container here is 409 Conflict.
+ * - `/containers/NS/NAME/exec?command=…&command=…&stdin&stdout&stderr&tty`, and berth's
+ *   `user=`, `env=NAME=VALUE` (repeatable) and `workingDir=` (`ExecRequest.user/env/workingDir`,
+ *   Docker's `exec -u/-e/-w`), upgraded to
  *   WebSocket with `v5.channel.k8s.io` or `v4.channel.k8s.io`: channel 0 stdin, 1 stdout,
  *   2 stderr, 3 the final `Status` (Success, or Failure with reason `NonZeroExitCode` and
  *   the exit code as cause `ExitCode`, or the runtime's refusal such as
@@ -152,7 +158,8 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
     const image = parseImageRoute(req);
     if (image) return serveImage(image, req, res);
     const route = parseRoute(req);
-    if (req.method !== 'GET') throw new StreamError(405, 'MethodNotAllowed', `${req.method} is not allowed on ${route.path}`);
+    if (req.method !== (route.verb === 'kill' ? 'POST' : 'GET')) throw new StreamError(405, 'MethodNotAllowed', `${req.method} is not allowed on ${route.path}`);
+    if (route.verb === 'kill') return serveKill(route, res);
     if (route.verb === 'stats') return serveStats(route, res);
     if (route.verb !== 'log') throw new StreamError(400, 'BadRequest', 'Upgrade request required');
     const container = await findContainer(route.namespace, route.name);
@@ -164,7 +171,7 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
   async function serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     authorize(req);
     const route = parseRoute(req);
-    if (route.verb === 'log' || route.verb === 'stats') throw new StreamError(400, 'BadRequest', `${route.verb} is not served over WebSocket`);
+    if (route.verb === 'log' || route.verb === 'stats' || route.verb === 'kill') throw new StreamError(400, 'BadRequest', `${route.verb} is not served over WebSocket`);
     const query = route.verb === 'exec' ? parseExecQuery(route.query) : parseStreamQuery(route.query);
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     const protocol = STREAM_PROTOCOLS.find((p) => offered.includes(p));
@@ -175,8 +182,16 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
       sessions.add(session);
       const start = async (size: TerminalSize | undefined): Promise<Started> => {
         if (route.verb === 'exec') {
-          const command = (query as ExecQuery).command;
-          const req = { cmd: command, tty: query.tty, stdin: query.stdin, ...(query.tty && size ? { consoleSize: size } : {}) };
+          const { command, user, env, workingDir } = query as ExecQuery;
+          const req: ExecRequest = {
+            cmd: command,
+            tty: query.tty,
+            stdin: query.stdin,
+            ...(user ? { user } : {}),
+            ...(env ? { env } : {}),
+            ...(workingDir ? { workingDir } : {}),
+            ...(query.tty && size ? { consoleSize: size } : {}),
+          };
           const streams = await opts.runtime.exec(container.id, req, { signal: session.signal });
           return { streams, outcome: streams.exit.then((code) => (code === 0 ? SUCCESS : nonZeroExit(command, code))) };
         }
@@ -236,6 +251,27 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
       // the client went, or the container stopped: end the stream
     }
     if (!res.destroyed) res.end();
+  }
+
+  /** Sends `?signal=` to a container's main process (`docker kill -s`): 200 with a `Success` Status. */
+  async function serveKill(route: Route, res: ServerResponse): Promise<void> {
+    const signal = route.query.get('signal');
+    if (!signal) throw new StreamError(400, 'BadRequest', 'signal is required');
+    const notRunning = (): StreamError => new StreamError(409, 'Conflict', `container ${route.name} is not running`);
+    const container = await findContainer(route.namespace, route.name).catch((err: unknown) => {
+      throw err instanceof StreamError && err.code === 404 ? notRunning() : err;
+    });
+    if (container.state === 'paused') throw new StreamError(409, 'Conflict', `container ${route.name} is paused. Unpause the container before stopping or killing`);
+    if (container.state !== 'running') throw notRunning();
+    try {
+      await opts.runtime.signalContainer(container.id, signal);
+    } catch (err) {
+      // exited (or removed) since the lookup; a bad signal stays a 400 (InvalidArgument)
+      if (isRuntimeError(err) && (err.code === 'FailedPrecondition' || err.code === 'NotFound')) throw notRunning();
+      throw err;
+    }
+    const body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 200 } satisfies StreamStatus);
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
   }
 
   /** An Image's build log (as kept) or its export (a tarball of the `ref` query's references). */
@@ -318,7 +354,7 @@ interface Route {
   readonly path: string;
   readonly namespace: string;
   readonly name: string;
-  readonly verb: 'log' | 'stats' | 'exec' | 'attach';
+  readonly verb: 'log' | 'stats' | 'exec' | 'attach' | 'kill';
   readonly query: URLSearchParams;
 }
 
@@ -339,7 +375,7 @@ function parseImageRoute(req: IncomingMessage): ImageRoute | undefined {
 
 function parseRoute(req: IncomingMessage): Route {
   const url = new URL(req.url ?? '/', 'http://agent');
-  const m = /^\/containers\/([^/]+)\/([^/]+)\/(log|stats|exec|attach)$/.exec(url.pathname);
+  const m = /^\/containers\/([^/]+)\/([^/]+)\/(log|stats|exec|attach|kill)$/.exec(url.pathname);
   if (!m) throw new StreamError(404, 'NotFound', 'the server could not find the requested resource');
   return { path: url.pathname, namespace: decodeURIComponent(m[1]!), name: decodeURIComponent(m[2]!), verb: m[3] as Route['verb'], query: url.searchParams };
 }
@@ -354,6 +390,10 @@ interface StreamQuery {
 
 interface ExecQuery extends StreamQuery {
   readonly command: string[];
+  /** berth's extensions of the Kubernetes exec options (Docker's `exec -u/-e/-w`). */
+  readonly user?: string;
+  readonly env?: KeyValue[];
+  readonly workingDir?: string;
 }
 
 function parseStreamQuery(q: URLSearchParams): StreamQuery {
@@ -362,10 +402,29 @@ function parseStreamQuery(q: URLSearchParams): StreamQuery {
   return streams;
 }
 
+/**
+ * An exec's options: Kubernetes' (`command`, the streams, `tty`) and berth's extensions
+ * `user` (`name`, `uid`, `uid:gid`, `name:group`), `env` (`NAME=VALUE`, repeatable) and
+ * `workingDir` (absolute), checked as the API server checks them (`api/server/container-streams.ts`).
+ */
 function parseExecQuery(q: URLSearchParams): ExecQuery {
   const command = q.getAll('command');
   if (command.length === 0) throw new StreamError(400, 'BadRequest', 'you must specify at least one command for the container');
-  return { ...parseStreamQuery(q), command };
+  const single = (name: string): string | undefined => {
+    const all = q.getAll(name);
+    if (all.length > 1) throw new StreamError(400, 'BadRequest', `${name} may be given only once`);
+    if (all[0] === '') throw new StreamError(400, 'BadRequest', `${name} must not be empty`);
+    return all[0];
+  };
+  const user = single('user');
+  const workingDir = single('workingDir');
+  if (workingDir !== undefined && !workingDir.startsWith('/')) throw new StreamError(400, 'BadRequest', `workingDir must be an absolute path, got ${JSON.stringify(workingDir)}`);
+  const env = q.getAll('env').map((kv): KeyValue => {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new StreamError(400, 'BadRequest', `env must be NAME=VALUE, got ${JSON.stringify(kv)}`);
+    return { name: kv.slice(0, i), value: kv.slice(i + 1) };
+  });
+  return { ...parseStreamQuery(q), command, ...(user ? { user } : {}), ...(env.length ? { env } : {}), ...(workingDir ? { workingDir } : {}) };
 }
 
 /** A session's runtime streams, and the Status it ends with once they are done. */

@@ -48,6 +48,13 @@ export interface RuntimeService {
   /** Thaws a paused container. */
   resumeContainer(id: ContainerId, opts?: CallOptions): Promise<void>;
   /**
+   * Sends `signal` (`HUP`, `SIGHUP` or `1`) to the container's main process, as `docker kill -s`:
+   * the container runs on if the process survives it. Rejects with `InvalidArgument` for a
+   * signal Linux does not have, `FailedPrecondition` when the container is not running
+   * (paused ones too: Docker refuses to signal those).
+   */
+  signalContainer(id: ContainerId, signal: string, opts?: CallOptions): Promise<void>;
+  /**
    * Removes the container and everything it used: runtime state, mounts, root
    * filesystem, cgroups, logs. A running container is killed first. Idempotent.
    */

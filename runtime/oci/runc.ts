@@ -105,6 +105,17 @@ export class Runc {
   }
 
   /**
+   * Starts `runc exec --process SPEC` in the foreground with pipes: the process (args,
+   * env, cwd, user with its supplementary groups, capabilities) entirely from the OCI
+   * process JSON at `processSpecPath`. Otherwise as `exec`.
+   */
+  execProcess(id: string, processSpecPath: string, execOpts: { readonly pidFile?: string; readonly stdin?: boolean } = {}): ChildProcess {
+    return spawn(this.binary, ['--root', this.root, 'exec', '--process', processSpecPath, ...(execOpts.pidFile ? ['--pid-file', execOpts.pidFile] : []), id], {
+      stdio: [execOpts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    });
+  }
+
+  /**
    * Starts `runc run` of the bundle in the foreground (no conmon), stdout and stderr
    * piped: a short-lived container such as a build step. The child's exit code is
    * the process' exit code. The caller owns the child; `kill` and `delete` clean up.

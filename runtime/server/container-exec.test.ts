@@ -1,7 +1,9 @@
 /**
- * TTY exec on the real runtime (conmon + runc), as root: the terminal has the size the
+ * Exec on the real runtime (conmon + runc), as root: with a TTY, the terminal has the size the
  * exec asked for (`ExecRequest.consoleSize`) from the process' first instruction on, as
- * Docker's `exec -it` and a CRI exec with a TTY give it.
+ * Docker's `exec -it` and a CRI exec with a TTY give it; with or without one, `user`, `env`
+ * and `workingDir` apply as Docker's `exec -u/-e/-w` (the user resolved in the container's
+ * /etc/passwd and /etc/group, as for the container's own user).
  *
  * Runtime data root and cgroup parent are private (`berth-rt-test-h17-…`), containers are
  * named `h17-…`. Skipped unless running as root with runc and conmon.
@@ -14,7 +16,7 @@ import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { afterAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { isRuntimeError } from '../cri/errors.ts';
-import type { ContainerId } from '../cri/types.ts';
+import type { ContainerConfig, ContainerId, ExecRequest } from '../cri/types.ts';
 import { removeCgroup } from '../oci/cgroups.ts';
 import { mountPointsUnder, unmountOverlay } from '../oci/overlay.ts';
 import { BusyboxRootfs, BUSYBOX_REF } from '../testing/busybox-rootfs.ts';
@@ -58,8 +60,8 @@ if (missing) {
   }
 
   let n = 0;
-  async function run(rt: RuncRuntimeService): Promise<ContainerId> {
-    const id = await rt.createContainer({ name: `h17-${process.pid}-${++n}`, image: BUSYBOX_REF, command: ['sleep', '3600'] });
+  async function run(rt: RuncRuntimeService, config: Partial<ContainerConfig> = {}): Promise<ContainerId> {
+    const id = await rt.createContainer({ name: `h17-${process.pid}-${++n}`, image: BUSYBOX_REF, command: ['sleep', '3600'], ...config });
     onTestFinished(() => rt.removeContainer(id));
     await rt.startContainer(id);
     return id;
@@ -105,6 +107,65 @@ if (missing) {
       const plain = await rt.exec(id, { cmd: ['sh', '-c', 'stty size 2>&1; true'], consoleSize: { width: 80, height: 24 } });
       const stdout = output(plain);
       expect((await stdout).text).toMatch(/stty: standard input/);
+    });
+  });
+
+  describe('exec with a user, env and working directory (real runc + conmon)', () => {
+    /** Runs `cmd` in `id` (with or without a TTY) and resolves with what it printed (TTY line endings made plain) and its exit code. */
+    async function execOut(rt: RuncRuntimeService, id: ContainerId, req: Omit<ExecRequest, 'cmd'>, cmd: string[]): Promise<{ text: string; code: number }> {
+      const s = await rt.exec(id, { ...req, cmd });
+      const stderr: Buffer[] = [];
+      s.stderr?.on('data', (d: Buffer) => stderr.push(Buffer.from(d)));
+      const { text, code } = await output(s);
+      return { text: (text + Buffer.concat(stderr).toString()).replaceAll('\r\n', '\n'), code };
+    }
+
+    it.each([{ tty: false }, { tty: true }])(
+      'resolves the user as for the container itself (name, uid, uid:gid, name:group) with its supplementary groups (tty $tty)',
+      async ({ tty }) => {
+        const rt = setup();
+        // the container runs as `app` (1000:1000, supplementary group wheel 10): an exec user replaces all of that
+        const id = await run(rt, { user: 'app' });
+        const ids = ['sh', '-c', 'echo $(id -u):$(id -g):$(id -G)'];
+        expect(await execOut(rt, id, { tty }, ids)).toEqual({ text: '1000:1000:1000 10\n', code: 0 });
+        expect(await execOut(rt, id, { tty, user: 'nobody' }, ids)).toEqual({ text: '65534:65534:65534\n', code: 0 });
+        expect(await execOut(rt, id, { tty, user: '1000:1000' }, ids)).toEqual({ text: '1000:1000:1000 10\n', code: 0 });
+        expect(await execOut(rt, id, { tty, user: '0' }, ids)).toEqual({ text: '0:0:0\n', code: 0 });
+        expect(await execOut(rt, id, { tty, user: '4242' }, ids)).toEqual({ text: '4242:0:0\n', code: 0 });
+        expect(await execOut(rt, id, { tty, user: 'app:nogroup' }, ids)).toEqual({ text: '1000:65534:65534 10\n', code: 0 });
+      },
+    );
+
+    it.each([{ tty: false }, { tty: true }])('applies env (over the container\'s own) and the working directory (tty $tty)', async ({ tty }) => {
+      const rt = setup();
+      const id = await run(rt, { env: [{ name: 'A', value: 'from-container' }, { name: 'B', value: 'kept' }], workingDir: '/' });
+      const show = ['sh', '-c', 'echo "$A $B $C $(pwd)"; env | grep -c "^A="'];
+      expect(await execOut(rt, id, { tty }, show)).toEqual({ text: 'from-container kept  /\n1\n', code: 0 });
+      expect(await execOut(rt, id, { tty, env: [{ name: 'A', value: 'x=1' }, { name: 'C', value: 'new' }], workingDir: '/tmp' }, show)).toEqual({
+        text: 'x=1 kept new /tmp\n1\n',
+        code: 0,
+      });
+    });
+
+    it("exits as Docker's exec when runc cannot start the command (no TTY): 127 not found, 126 not executable; a command's own 255 stays", async () => {
+      const rt = setup();
+      const id = await run(rt);
+      const notFound = await execOut(rt, id, { user: 'nobody' }, ['no-such-command']);
+      expect(notFound).toEqual({ code: 127, text: expect.stringMatching(/executable file not found in \$PATH/) });
+      expect((await execOut(rt, id, { workingDir: '/no/such/dir' }, ['pwd'])).code).toBe(127);
+      const notExecutable = await execOut(rt, id, {}, ['/etc/passwd']);
+      expect(notExecutable).toEqual({ code: 126, text: expect.stringMatching(/permission denied/) });
+      expect(await execOut(rt, id, {}, ['sh', '-c', 'echo own >&2; exit 255'])).toEqual({ code: 255, text: 'own\n' });
+    });
+
+    it.each([{ tty: false }, { tty: true }])('refuses an unknown user or group with Docker\'s message (tty $tty)', async ({ tty }) => {
+      const rt = setup();
+      const id = await run(rt);
+      const user = await rt.exec(id, { cmd: ['true'], tty, user: 'ghost' }).catch((e: unknown) => e);
+      expect(isRuntimeError(user) && user.code).toBe('InvalidArgument');
+      expect((user as Error).message).toBe('unable to find user ghost: no matching entries in passwd file');
+      const group = await rt.exec(id, { cmd: ['true'], tty, user: 'app:ghosts' }).catch((e: unknown) => e);
+      expect((group as Error).message).toBe('unable to find group ghosts: no matching entries in group file');
     });
   });
 }

@@ -1,12 +1,13 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { RuntimeError } from '../cri/errors.ts';
 import type { CallOptions, ContainerId, ExecRequest, ExecStreams, ExecSyncResult, TerminalSize } from '../cri/types.ts';
 import { resizeTerminal } from '../oci/attach-socket.ts';
 import { conmonExec, type ConmonExecSession } from '../oci/conmon.ts';
-import { resolveUser, toExecProcess, type OciSpec } from '../oci/spec.ts';
+import { resolveUser, toExecProcess, type OciProcess, type OciSpec } from '../oci/spec.ts';
 import { requireState } from '../task/states.ts';
 import type { Task } from '../task/task.ts';
 import { lookup, toRuntimeError, type ServerContext } from './context.ts';
@@ -57,6 +58,17 @@ export async function execSync(
  * in the foreground with pipes. With a TTY: under conmon (`execWithTty`).
  * `close()` and `signal` SIGKILL the process.
  *
+ * Without a TTY, a command runc cannot start (its message goes to stderr) exits as with
+ * Docker: 127 when it is not found (`executable file not found`, `no such file or directory`),
+ * 126 when it cannot be run (`permission denied`…); with a TTY, conmon reports it and the
+ * call rejects with `InvalidArgument`.
+ *
+ * Both run the container's own process spec with the request's changes (`processOf`):
+ * `env` over the container's, `workingDir`, and `user` (`name`, `uid`, `uid:gid`,
+ * `name:group`…) resolved in the container's /etc/passwd and /etc/group as for the
+ * container's own user, supplementary groups included. An unknown user or group is
+ * `InvalidArgument` with Docker's message (`unable to find user NAME: no matching entries in passwd file`).
+ *
  * Rejects with `NotFound`, `FailedPrecondition` (not running), `InvalidArgument`
  * (no command; with a TTY also a command runc cannot run), `Unavailable`, `Internal`.
  */
@@ -65,25 +77,37 @@ export async function exec(ctx: ServerContext, id: ContainerId, req: ExecRequest
   requireState(task.state, ['running'], 'exec into');
   if (req.cmd.length === 0) throw new RuntimeError('InvalidArgument', 'exec needs a command');
   if (req.tty) return execWithTty(ctx, task, req, opts);
-  const user = req.user ? await numericUser(task, req.user) : undefined;
-  const pidFile = join(task.dir, `exec-${randomBytes(6).toString('hex')}.pid`);
-  const child = ctx.runc.exec(id, req.cmd, {
-    pidFile,
-    stdin: req.stdin ?? false,
-    env: req.env?.map((e) => `${e.name}=${e.value}`),
-    ...(req.workingDir ? { cwd: req.workingDir } : {}),
-    ...(user ? { user } : {}),
+  const base = join(task.dir, `exec-${randomBytes(6).toString('hex')}`);
+  const pidFile = `${base}.pid`;
+  const processSpecPath = `${base}.json`;
+  try {
+    await writeFile(processSpecPath, JSON.stringify(await processOf(task, req, false)));
+  } catch (err) {
+    await rm(processSpecPath, { force: true });
+    throw toRuntimeError(err, 'exec');
+  }
+  // `runc exec --process`: `Runc.exec`'s flags (`--user uid:gid`) would keep the container's supplementary groups.
+  const child = ctx.runc.execProcess(id, processSpecPath, { pidFile, stdin: req.stdin ?? false });
+  // runc's own message when it cannot start the command is the first thing on stderr: keep its start.
+  const stderr = new PassThrough();
+  let stderrHead = '';
+  child.stderr!.pipe(stderr);
+  child.stderr!.on('data', (d: Buffer) => {
+    if (stderrHead.length < 4096) stderrHead += d.toString('utf8');
   });
   const close = (): void => void killExecProcess(pidFile, child);
   opts?.signal?.addEventListener('abort', close, { once: true });
-  const exit = exitOf(child).finally(() => {
-    opts?.signal?.removeEventListener('abort', close);
-    void rm(pidFile, { force: true });
-  });
+  const exit = exitOf(child)
+    .then(async (code) => (code === RUNC_FAILED && !(await stat(pidFile).catch(() => undefined)) ? startFailureCode(stderrHead) : code))
+    .finally(() => {
+      opts?.signal?.removeEventListener('abort', close);
+      void rm(pidFile, { force: true });
+      void rm(processSpecPath, { force: true });
+    });
   return {
     ...(child.stdin ? { stdin: child.stdin } : {}),
     stdout: child.stdout!,
-    stderr: child.stderr!,
+    stderr,
     tty: false,
     resize() {},
     exit,
@@ -108,16 +132,7 @@ async function execWithTty(ctx: ServerContext, task: Task, req: ExecRequest, opt
     Promise.all([rm(sessionDir, { recursive: true, force: true }), rm(join(ctx.paths.sockets, sessionId), { force: true })]);
   let session: ConmonExecSession;
   try {
-    const spec = JSON.parse(await readFile(join(task.dir, 'config.json'), 'utf8')) as OciSpec;
-    const user = req.user ? await resolveExecUser(task, req.user) : undefined;
-    const processSpec = toExecProcess(spec.process, {
-      args: req.cmd,
-      terminal: true,
-      ...(req.consoleSize ? { consoleSize: validSize(req.consoleSize) } : {}),
-      ...(req.env ? { env: req.env } : {}),
-      ...(req.workingDir ? { cwd: req.workingDir } : {}),
-      ...(user ? { user } : {}),
-    });
+    const processSpec = await processOf(task, req, true);
     await mkdir(sessionDir);
     const processSpecPath = join(sessionDir, 'process.json');
     await writeFile(processSpecPath, JSON.stringify(processSpec));
@@ -180,17 +195,47 @@ function validSize(size: TerminalSize): TerminalSize {
   return size;
 }
 
-/** `user[:group]` resolved against the container's own /etc/passwd and /etc/group. */
+/** The OCI process of an exec: the container's own (`config.json`) with the request's command, terminal, env, cwd and user. */
+async function processOf(task: Task, req: ExecRequest, terminal: boolean): Promise<OciProcess> {
+  const spec = JSON.parse(await readFile(join(task.dir, 'config.json'), 'utf8')) as OciSpec;
+  const user = req.user ? await resolveExecUser(task, req.user) : undefined;
+  return toExecProcess(spec.process, {
+    args: req.cmd,
+    terminal,
+    ...(terminal && req.consoleSize ? { consoleSize: validSize(req.consoleSize) } : {}),
+    ...(req.env ? { env: req.env } : {}),
+    ...(req.workingDir ? { cwd: req.workingDir } : {}),
+    ...(user ? { user } : {}),
+  });
+}
+
+/**
+ * `user[:group]` resolved against the container's own /etc/passwd and /etc/group (as
+ * `resolveUser` does for the container's user); an unknown name is `InvalidArgument`
+ * with Docker's exec message.
+ */
 async function resolveExecUser(task: Task, user: string): Promise<ReturnType<typeof resolveUser>> {
   // The container's root as its processes see it (runc mounts it inside the container).
   const etc = `/proc/${task.record.pid}/root/etc`;
   const [passwd, group] = await Promise.all(['passwd', 'group'].map((f) => readFile(join(etc, f), 'utf8').catch(() => '')));
-  return resolveUser(user, passwd ?? '', group ?? '');
+  try {
+    return resolveUser(user, passwd ?? '', group ?? '');
+  } catch (err) {
+    const m = err instanceof RuntimeError ? /^(user|group) "(.*)" not found in the image's \/etc\/(passwd|group)$/.exec(err.message) : null;
+    if (!m) throw err;
+    throw new RuntimeError('InvalidArgument', `unable to find ${m[1]} ${m[2]}: no matching entries in ${m[3]} file`, { cause: err });
+  }
 }
 
-async function numericUser(task: Task, user: string): Promise<string> {
-  const u = await resolveExecUser(task, user);
-  return `${u.uid}:${u.gid}`;
+/** `runc exec`'s exit code when runc itself fails. */
+const RUNC_FAILED = 255;
+
+/**
+ * Docker's exit code for a command runc could not start (moby's `translateContainerdStartErr`):
+ * 127 when it is not found, 126 otherwise (it cannot be invoked).
+ */
+function startFailureCode(runcMessage: string): number {
+  return /executable file not found|no such file or directory/i.test(runcMessage) ? 127 : 126;
 }
 
 function exitOf(child: ChildProcess): Promise<number> {

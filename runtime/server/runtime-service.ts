@@ -39,6 +39,7 @@ import { logs } from './container-logs.ts';
 import { pauseContainer } from './container-pause.ts';
 import { removeContainer } from './container-remove.ts';
 import { resumeContainer } from './container-resume.ts';
+import { signalContainer } from './container-signal.ts';
 import { startContainer } from './container-start.ts';
 import { containerStats } from './container-stats.ts';
 import { stopContainer } from './container-stop.ts';
@@ -136,6 +137,11 @@ export class RuncRuntimeService implements RuntimeService {
   async resumeContainer(id: ContainerId, opts?: CallOptions): Promise<void> {
     await this.guard();
     return resumeContainer(this.ctx, id, opts);
+  }
+
+  async signalContainer(id: ContainerId, signal: string, opts?: CallOptions): Promise<void> {
+    await this.guard();
+    return signalContainer(this.ctx, id, signal, opts);
   }
 
   async removeContainer(id: ContainerId, opts?: CallOptions): Promise<void> {

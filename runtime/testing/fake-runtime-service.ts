@@ -241,6 +241,14 @@ export class FakeRuntimeService implements RuntimeService {
     c.process?.resume();
   }
 
+  async signalContainer(id: ContainerId, signal: string, opts?: CallOptions): Promise<void> {
+    this.enter('signalContainer', opts);
+    const name = toSignalName(signal);
+    const c = this.mustGet(id);
+    requireState(c.state, ['running'], 'signal');
+    c.process?.signal(name);
+  }
+
   async removeContainer(id: ContainerId, opts?: CallOptions): Promise<void> {
     this.enter('removeContainer', opts);
     const c = this.containers.get(id);

@@ -1,0 +1,220 @@
+/**
+ * The `kill` subresource of a Container (`docker kill -s`) end to end: HTTPS client → API
+ * server → node agent stream server → FakeRuntimeService's `signalContainer`, whose fake
+ * shell runs `trap 'exit N' SIG` as sh does (so the exit code tells which signal came).
+ */
+import https from 'node:https';
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { ensurePki, type Pki } from '../../cli/pki.ts';
+import { createStreamServer, NAME_LABEL, NAMESPACE_LABEL, type StreamServer } from '../../controllers/node/stream-server.ts';
+import type { ContainerId } from '../../runtime/cri/types.ts';
+import { FakeRuntimeService } from '../../runtime/testing/fake-runtime-service.ts';
+import { MemoryLog } from '../../store/memory/memory-log.ts';
+import { ObjectStore } from '../registry/object-store.ts';
+import { createApiServer, type ApiServer } from './app.ts';
+import { bearerAuth } from './auth.ts';
+import { containerStreams, linuxSignalName } from './container-streams.ts';
+
+const AGENT_TOKEN = 'api-server-to-agent';
+const CONTAINERS = '/apis/berth.dev/v1/namespaces/default/containers';
+/** HUP ends it with 3, USR1 with 4; anything else (but KILL) leaves it running. */
+const TRAPS = ['sh', '-c', "trap 'exit 3' HUP; trap 'exit 4' USR1; while true; do sleep 0.05; done"];
+
+let dir: string;
+let pki: Pki;
+let runtime: FakeRuntimeService;
+let agent: StreamServer;
+let api: ApiServer;
+let server: https.Server;
+let url: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'berth-kill-test-'));
+  pki = await ensurePki(dir, { hosts: [] });
+  runtime = new FakeRuntimeService();
+  agent = createStreamServer({ runtime, token: AGENT_TOKEN, tls: { cert: pki.serverCertPem, key: pki.serverKeyPem } });
+  await new Promise<void>((r) => agent.server.listen(0, '127.0.0.1', r));
+  const agentUrl = `https://127.0.0.1:${(agent.server.address() as AddressInfo).port}`;
+
+  const store = new ObjectStore({ log: new MemoryLog() });
+  await store.ensureNamespace('default');
+  const authenticate = bearerAuth({ tokens: new Map([[pki.adminToken, { user: 'admin', groups: ['system:masters'] }]]) });
+  const streams = containerStreams({
+    store,
+    authenticate,
+    dialNode: async (node) => (node === 'node-1' ? { url: agentUrl, ca: pki.caCertPem, token: AGENT_TOKEN } : undefined),
+  });
+  api = createApiServer({ store, logger: pino({ level: 'silent' }), authenticate, extraRouters: [streams.router] });
+  server = https.createServer({ cert: pki.serverCertPem, key: pki.serverKeyPem }, api.app);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  api?.shutdown();
+  await new Promise<void>((r) => (server ? (server.close(() => r()), server.closeAllConnections()) : r()));
+  await agent?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+interface Reply {
+  status: number;
+  body: any;
+  text: string;
+}
+
+function request(method: string, path: string, body?: unknown, contentType = 'application/json', token = pki.adminToken): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const req = https.request(
+      new URL(path, url),
+      {
+        method,
+        ca: pki.caCertPem,
+        headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': contentType, 'content-length': payload.length } : {}) },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => {
+          let parsed: any;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            /* not JSON */
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed, text });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** A Container object bound to `node` and, unless `start` is false, its runtime container running `command`. */
+async function containerOn(name: string, node: string | undefined, opts: { start?: boolean; command?: string[] } = {}): Promise<ContainerId | undefined> {
+  const created = await request('POST', CONTAINERS, { apiVersion: 'berth.dev/v1', kind: 'Container', metadata: { name }, spec: { image: 'busybox' } });
+  expect(created.status, created.text).toBe(201);
+  onTestFinished(async () => void (await request('DELETE', `${CONTAINERS}/${name}`)));
+  if (node) {
+    const bound = await request('PATCH', `${CONTAINERS}/${name}/status`, { status: { nodeName: node } }, 'application/merge-patch+json');
+    expect(bound.status).toBe(200);
+  }
+  if (opts.start === false) return undefined;
+  const id = await runtime.createContainer({
+    name: `default_${name}_1`,
+    image: 'busybox',
+    command: opts.command ?? TRAPS,
+    labels: { [NAMESPACE_LABEL]: 'default', [NAME_LABEL]: name },
+  });
+  await runtime.startContainer(id);
+  onTestFinished(() => runtime.removeContainer(id).catch(() => {}));
+  return id;
+}
+
+const exitCodeOf = async (id: ContainerId): Promise<number | undefined> => (await runtime.containerStatus(id)).exitCode;
+
+describe('the kill subresource of a Container', () => {
+  it.each([
+    { signal: 'HUP', code: 3 },
+    { signal: 'sighup', code: 3 },
+    { signal: '1', code: 3 },
+    { signal: 'SIGUSR1', code: 4 },
+    { signal: '10', code: 4 },
+  ])('sends $signal to the main process (its trap exits $code)', async ({ signal, code }) => {
+    const name = `h19-${signal.toLowerCase()}`;
+    const id = (await containerOn(name, 'node-1'))!;
+    const res = await request('POST', `${CONTAINERS}/${name}/kill?signal=${signal}`);
+    expect(res.status, res.text).toBe(200);
+    expect(res.body).toMatchObject({ kind: 'Status', apiVersion: 'v1', status: 'Success' });
+    await vi.waitFor(async () => expect(await exitCodeOf(id)).toBe(code), { timeout: 2_000, interval: 20 });
+  });
+
+  it('leaves the container running when the process survives the signal, and TERM ends a server', async () => {
+    const id = (await containerOn('h19-survivor', 'node-1', { command: ['httpd', '-f'] }))!;
+    const before = runtime.calls.length;
+    expect((await request('POST', `${CONTAINERS}/h19-survivor/kill?signal=USR2`)).status).toBe(200);
+    expect(runtime.calls.slice(before)).toContain('signalContainer');
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await runtime.containerStatus(id)).state).toBe('running');
+    expect((await request('POST', `${CONTAINERS}/h19-survivor/kill?signal=TERM`)).status).toBe(200);
+    await vi.waitFor(async () => expect(await exitCodeOf(id)).toBe(143), { timeout: 2_000, interval: 20 });
+    // it exited: a second signal finds nothing running
+    const again = await request('POST', `${CONTAINERS}/h19-survivor/kill?signal=TERM`);
+    expect(again.status, again.text).toBe(409);
+    expect(again.body).toMatchObject({ kind: 'Status', status: 'Failure', reason: 'Conflict', message: 'container h19-survivor is not running' });
+  });
+
+  it.each([
+    { query: '?signal=NOSUCH', message: 'signal: Invalid value: "NOSUCH": not a Linux signal (a name such as HUP or SIGTERM, or its number)' },
+    { query: '?signal=0', message: 'signal: Invalid value: "0": not a Linux signal (a name such as HUP or SIGTERM, or its number)' },
+    { query: '?signal=64', message: 'signal: Invalid value: "64": not a Linux signal (a name such as HUP or SIGTERM, or its number)' },
+    { query: '', message: 'signal: Required value: a Linux signal, by name (HUP, SIGTERM) or number' },
+    { query: '?signal=', message: 'signal: Required value: a Linux signal, by name (HUP, SIGTERM) or number' },
+    { query: '?signal=HUP&signal=TERM', message: 'signal: Invalid value: give one signal' },
+  ])('answers 400 naming the signal parameter for "$query"', async ({ query, message }) => {
+    const id = (await containerOn('h19-bad', 'node-1'))!;
+    const before = runtime.calls.length;
+    const res = await request('POST', `${CONTAINERS}/h19-bad/kill${query}`);
+    expect(res.status, res.text).toBe(400);
+    expect(res.body).toMatchObject({ kind: 'Status', status: 'Failure', code: 400, reason: 'BadRequest', message, details: { causes: [{ field: 'signal', message }] } });
+    expect(runtime.calls.slice(before)).not.toContain('signalContainer');
+    expect((await runtime.containerStatus(id)).state).toBe('running');
+  });
+
+  it.each([
+    { name: 'answers 404 for a Container that does not exist', path: 'ghost', status: 404, reason: 'NotFound', message: 'containers.berth.dev "ghost" not found' },
+    { name: 'answers 409 for a Container not on a node yet', path: 'h19-unbound', status: 409, reason: 'Conflict', message: 'container h19-unbound is not running' },
+    { name: 'answers 409 for a Container that exited', path: 'h19-exited', status: 409, reason: 'Conflict', message: 'container h19-exited is not running' },
+    { name: 'answers 409 for a Container without a runtime container', path: 'h19-created', status: 409, reason: 'Conflict', message: 'container h19-created is not running' },
+    { name: 'answers 409 for a paused Container, as Docker', path: 'h19-paused', status: 409, reason: 'Conflict', message: 'container h19-paused is paused. Unpause the container before stopping or killing' },
+    { name: 'answers 503 for a node without a stream endpoint', path: 'h19-elsewhere', status: 503, reason: 'ServiceUnavailable', message: 'node node-2 has no stream endpoint: is its agent running?' },
+  ])('$name', async ({ path, status, reason, message }) => {
+    await containerOn('h19-unbound', undefined, { start: false });
+    await containerOn('h19-created', 'node-1', { start: false });
+    await containerOn('h19-elsewhere', 'node-2', { start: false });
+    const exited = (await containerOn('h19-exited', 'node-1'))!;
+    runtime.simulateExit(exited, 1);
+    const paused = (await containerOn('h19-paused', 'node-1'))!;
+    await runtime.pauseContainer(paused);
+    const res = await request('POST', `${CONTAINERS}/${path}/kill?signal=HUP`);
+    expect(res.status, res.text).toBe(status);
+    expect(res.body).toMatchObject({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: status, reason, message });
+    // the paused one got nothing, and is still there to resume
+    expect((await runtime.containerStatus(paused)).state).toBe('paused');
+  });
+
+  it('refuses other methods, and requests without a valid token', async () => {
+    await containerOn('h19-methods', 'node-1');
+    const get = await request('GET', `${CONTAINERS}/h19-methods/kill?signal=HUP`);
+    expect(get.status).toBe(405);
+    expect(get.body).toMatchObject({ kind: 'Status', reason: 'MethodNotAllowed' });
+    expect((await request('POST', `${CONTAINERS}/h19-methods/kill?signal=HUP`, undefined, 'application/json', 'wrong')).status).toBe(401);
+  });
+
+  it('lists containers/kill in discovery as a create-only subresource', async () => {
+    const res = await request('GET', '/apis/berth.dev/v1');
+    const by = Object.fromEntries(res.body.resources.map((r: any) => [r.name, r]));
+    expect(by['containers/kill']).toMatchObject({ verbs: ['create'], kind: 'ContainerKillOptions', namespaced: true });
+  });
+});
+
+describe('linuxSignalName', () => {
+  it.each([
+    ['HUP', 'SIGHUP'],
+    ['sigterm', 'SIGTERM'],
+    [' usr1 ', 'SIGUSR1'],
+    ['15', 'SIGTERM'],
+    ['9', 'SIGKILL'],
+    ['SIGIOT', 'SIGIOT'],
+  ])('reads %j as %s', (input, want) => expect(linuxSignalName(input)).toBe(want));
+
+  it.each(['', 'NOSUCH', 'SIG', '0', '32', '-1', '1.5', 'HUP TERM'])('refuses %j', (input) => expect(linuxSignalName(input)).toBeUndefined());
+});
