@@ -12,15 +12,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readlinkSync } from 'node:fs';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { skopeo, startRegistry, type RegistryProcess } from '../../runtime/distribution/testing/registry-process.ts';
-import { buildBusyboxImage } from '../fixtures/busybox-image.ts';
-import { startControlPlane, type ControlPlane } from '../harness/control-plane.ts';
+import type { ControlPlane } from '../harness/control-plane.ts';
 import {
-  BERTH_BIN, deleteAllContainers, httpGet, narrator, realContainersMissing, run, stopAndSweep, sweepTestNetwork, testNetwork, type ToolResult,
+  BERTH_BIN, deleteAllContainers, httpGet, narrator, realContainersMissing, run, startWithBusybox, stopAndSweep, sweepTestNetwork, testNetwork, type ToolResult,
 } from './helpers.ts';
 
 const NS = '/apis/berth.dev/v1/namespaces/default';
@@ -57,33 +55,20 @@ if (missing) {
     const ok = (r: ToolResult, what: string) => expect(r.code, `${what}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`).toBe(0);
 
     beforeAll(async () => {
-      root = await mkdtemp(join(tmpdir(), 'berth-e2e-h13-'));
-      bindDir = join(root, 'bind');
-      await mkdir(bindDir);
-      await writeFile(join(bindDir, 'f'), 'from the host\n');
-      const fixture = await buildBusyboxImage(join(root, 'fixture'));
-      const savedTmp = process.env.TMPDIR;
-      process.env.TMPDIR = root; // the control plane's and the registry's data dirs go under root
-      try {
-        registry = await startRegistry({ port: REGISTRY_PORT, basicAuth: { username: USER, password: PASSWORD } });
-        cp = await startControlPlane({
-          runtime: 'runc',
-          controllers: true,
-          nodeName: 'h13',
+      let reg: RegistryProcess | undefined;
+      const started = await startWithBusybox('h13', {}, async (dir) => {
+        bindDir = join(dir, 'bind');
+        await mkdir(bindDir);
+        await writeFile(join(bindDir, 'f'), 'from the host\n');
+        registry = reg = await startRegistry({ port: REGISTRY_PORT, basicAuth: { username: USER, password: PASSWORD } }); // its data under dir too
+        return {
           allowedBindMountPaths: [bindDir],
-          registry: { insecureRegistries: [registry.domain] },
+          registry: { insecureRegistries: [reg.domain] },
           network: { ...NAMES, defaultNetwork: { name: 'bt13-default', bridge: `${NAMES.bridgePrefix}d`, subnet: subnet(0) }, subnetPool: subnet(3) },
-        });
-      } finally {
-        if (savedTmp === undefined) delete process.env.TMPDIR;
-        else process.env.TMPDIR = savedTmp;
-      }
-      const img = await cp.request('POST', IMGS, {
-        body: { apiVersion: 'berth.dev/v1', kind: 'Image', metadata: { name: 'busybox' }, spec: { source: { import: { path: fixture.layoutDir } }, tags: ['busybox:latest'] } },
+        };
       });
-      expect(img.status).toBe(201);
-      await vi.waitFor(async () => expect((await cp!.request('GET', `${IMGS}/busybox`)).body.status?.phase).toBe('Ready'), { timeout: 30_000, interval: 100 });
-      log(`berth server at ${cp.url}, busybox imported, registry (htpasswd) at ${registry.domain}`);
+      ({ root, cp } = started);
+      log(`berth server at ${started.cp.url}, busybox imported, registry (htpasswd) at ${reg!.domain}`);
     }, 90_000);
 
     afterEach(async () => {

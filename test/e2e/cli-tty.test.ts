@@ -12,13 +12,11 @@
  * kubectl and tmux.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { buildBusyboxImage } from '../fixtures/busybox-image.ts';
-import { startControlPlane, type ControlPlane } from '../harness/control-plane.ts';
-import { BERTH_BIN, deleteAllContainers, narrator, realContainersMissing, REPO, run, stopAndSweep, type ToolResult } from './helpers.ts';
+import type { ControlPlane } from '../harness/control-plane.ts';
+import { BERTH_BIN, deleteAllContainers, narrator, realContainersMissing, REPO, run, startWithBusybox, stopAndSweep, type ToolResult } from './helpers.ts';
 
 const CTRS = '/apis/berth.dev/v1/namespaces/default/containers';
 const IMGS = '/apis/berth.dev/v1/namespaces/default/images';
@@ -137,24 +135,11 @@ if (missing) {
     const berth = (args: readonly string[]): Promise<ToolResult> => run(process.execPath, [BERTH_BIN, '--kubeconfig', cp.server.kubeconfigPath, ...args], { timeoutMs: 90_000 });
 
     beforeAll(async () => {
-      root = await mkdtemp(join(tmpdir(), 'berth-e2e-h15-'));
-      tmuxConf = join(root, 'tmux.conf');
-      // The pane is the whole window (no status line); a pane whose process exits stays, with its exit status.
-      await writeFile(tmuxConf, 'set -g status off\nset -g remain-on-exit on\nset -g history-limit 5000\n');
-      const fixture = await buildBusyboxImage(join(root, 'fixture'));
-      const savedTmp = process.env.TMPDIR;
-      process.env.TMPDIR = root;
-      try {
-        cp = await startControlPlane({ runtime: 'runc', controllers: true, nodeName: 'h15' });
-      } finally {
-        if (savedTmp === undefined) delete process.env.TMPDIR;
-        else process.env.TMPDIR = savedTmp;
-      }
-      const img = await cp.request('POST', IMGS, {
-        body: { apiVersion: 'berth.dev/v1', kind: 'Image', metadata: { name: 'busybox' }, spec: { source: { import: { path: fixture.layoutDir } }, tags: ['busybox:latest'] } },
-      });
-      expect(img.status).toBe(201);
-      await vi.waitFor(async () => expect((await cp.request('GET', `${IMGS}/busybox`)).body.status?.phase).toBe('Ready'), { timeout: 30_000, interval: 100 });
+      ({ root, cp } = await startWithBusybox('h15', {}, async (dir) => {
+        tmuxConf = join(dir, 'tmux.conf');
+        // The pane is the whole window (no status line); a pane whose process exits stays, with its exit status.
+        await writeFile(tmuxConf, 'set -g status off\nset -g remain-on-exit on\nset -g history-limit 5000\n');
+      }));
       log(`berth server with runc at ${cp.url}, busybox imported, tmux socket ${SOCKET}`);
     }, 90_000);
 

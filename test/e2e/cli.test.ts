@@ -7,13 +7,11 @@
  * Skipped unless running as root with runc, conmon and kubectl (and `script` for the TTY test).
  */
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { buildBusyboxImage } from '../fixtures/busybox-image.ts';
-import { startControlPlane, type ControlPlane } from '../harness/control-plane.ts';
-import { BERTH_BIN, narrator, realContainersMissing, REPO, run, sweepDataDir, type ToolResult } from './helpers.ts';
+import type { ControlPlane } from '../harness/control-plane.ts';
+import { BERTH_BIN, narrator, realContainersMissing, REPO, run, startWithBusybox, sweepDataDir, type ToolResult } from './helpers.ts';
 
 const CTRS = '/apis/berth.dev/v1/namespaces/default/containers';
 const IMGS = '/apis/berth.dev/v1/namespaces/default/images';
@@ -35,21 +33,7 @@ if (missing) {
       run(process.execPath, [BERTH_BIN, '--kubeconfig', cp.server.kubeconfigPath, ...args], { timeoutMs: 90_000, ...opts });
 
     beforeAll(async () => {
-      root = await mkdtemp(join(tmpdir(), 'berth-e2e-h10-'));
-      const fixture = await buildBusyboxImage(join(root, 'fixture'));
-      const savedTmp = process.env.TMPDIR;
-      process.env.TMPDIR = root;
-      try {
-        cp = await startControlPlane({ runtime: 'runc', controllers: true, nodeName: 'h10' });
-      } finally {
-        if (savedTmp === undefined) delete process.env.TMPDIR;
-        else process.env.TMPDIR = savedTmp;
-      }
-      const img = await cp.request('POST', IMGS, {
-        body: { apiVersion: 'berth.dev/v1', kind: 'Image', metadata: { name: 'busybox' }, spec: { source: { import: { path: fixture.layoutDir } }, tags: ['busybox:latest'] } },
-      });
-      expect(img.status).toBe(201);
-      await vi.waitFor(async () => expect((await cp.request('GET', `${IMGS}/busybox`)).body.status?.phase).toBe('Ready'), { timeout: 30_000, interval: 100 });
+      ({ root, cp } = await startWithBusybox('h10'));
       log(`berth server with runc at ${cp.url}, busybox imported`);
     }, 90_000);
 

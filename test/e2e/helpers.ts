@@ -7,11 +7,14 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { buildBusyboxImage, type BusyboxImage } from '../fixtures/busybox-image.ts';
+import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../harness/control-plane.ts';
 import { CGROUP_ROOT, cgroupControllers, existingCgroupDirs, removeCgroup } from '../../runtime/oci/cgroups.ts';
 import { mountPointsUnder } from '../../runtime/oci/overlay.ts';
 import { DEFAULT_CGROUP_PARENT } from '../../runtime/server/index.ts';
@@ -457,4 +460,47 @@ export function httpGet(port: number, path: string): Promise<{ status: number; b
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', (e) => resolve(e));
   });
+}
+
+/** What `startWithBusybox` started. */
+export interface BusyboxControlPlane {
+  /** The temporary root holding the control plane's data, the fixture and what `prepare` made. */
+  readonly root: string;
+  readonly cp: ControlPlane;
+  readonly fixture: BusyboxImage;
+}
+
+/**
+ * The usual start of an end-to-end test: a new temporary root `berth-e2e-<tag>-…`, the
+ * busybox fixture built in it, `prepare(root)` (e.g. files or a registry the control
+ * plane needs; the options it returns are added to `opts`), then `startControlPlane`
+ * with its data under the same root, and `busybox:latest` imported and Ready. The
+ * options default to the runc agent with the controllers on node `<tag>`.
+ */
+export async function startWithBusybox(tag: string, opts: ControlPlaneOptions = {}, prepare?: (root: string) => Promise<ControlPlaneOptions | void>): Promise<BusyboxControlPlane> {
+  const root = await mkdtemp(join(tmpdir(), `berth-e2e-${tag}-`));
+  const fixture = await buildBusyboxImage(join(root, 'fixture'));
+  const savedTmp = process.env.TMPDIR;
+  process.env.TMPDIR = root; // mkdtemp(tmpdir()) of the control plane (and of `prepare`) lands under root
+  let cp: ControlPlane;
+  try {
+    const more = (await prepare?.(root)) ?? {};
+    cp = await startControlPlane({ runtime: 'runc', controllers: true, nodeName: tag, ...opts, ...more });
+  } finally {
+    if (savedTmp === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = savedTmp;
+  }
+  const images = '/apis/berth.dev/v1/namespaces/default/images';
+  const created = await cp.request('POST', images, {
+    body: { apiVersion: 'berth.dev/v1', kind: 'Image', metadata: { name: 'busybox' }, spec: { source: { import: { path: fixture.layoutDir } }, tags: ['busybox:latest'] } },
+  });
+  if (created.status !== 201) throw new Error(`importing busybox: HTTP ${created.status} ${JSON.stringify(created.body)}`);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const phase = (await cp.request('GET', `${images}/busybox`)).body.status?.phase;
+    if (phase === 'Ready') break;
+    if (Date.now() > deadline) throw new Error(`busybox not Ready after 30 s (phase ${phase})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { root, cp, fixture };
 }
