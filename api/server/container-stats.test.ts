@@ -3,112 +3,42 @@
  * node agent stream server → FakeRuntimeService's `containerStats` (nothing is exec'd).
  */
 import https from 'node:https';
-import { mkdtemp, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { ensurePki, type Pki } from '../../cli/pki.ts';
+import { startStreamsFixture, type Reply, type StreamsFixture } from '../../test/harness/streams-fixture.ts';
+import type { Pki } from '../../cli/pki.ts';
 import type { ContainerStatsReport } from '../../controllers/node/container-stats-report.ts';
-import { createStreamServer, NAME_LABEL, NAMESPACE_LABEL, type StreamServer } from '../../controllers/node/stream-server.ts';
+import { NAME_LABEL, NAMESPACE_LABEL, type StreamServer } from '../../controllers/node/stream-server.ts';
 import type { ContainerConfig, ContainerId } from '../../runtime/cri/types.ts';
-import { FakeRuntimeService } from '../../runtime/testing/fake-runtime-service.ts';
-import { MemoryLog } from '../../store/memory/memory-log.ts';
-import { ObjectStore } from '../registry/object-store.ts';
-import { createApiServer, type ApiServer } from './app.ts';
-import { bearerAuth } from './auth.ts';
-import { containerStreams } from './container-streams.ts';
+import type { FakeRuntimeService } from '../../runtime/testing/fake-runtime-service.ts';
 
-const AGENT_TOKEN = 'api-server-to-agent';
 const CONTAINERS = '/apis/berth.dev/v1/namespaces/default/containers';
 /** Counters the injected reader reports for `h16-net` (the fake runtime's pids are made up: the host has none to read). */
 const NET = { rxBytes: 4096, txBytes: 1234 };
 const DISK = { readBytes: 1 << 20, writeBytes: 512 };
 
-let dir: string;
+let fx: StreamsFixture;
 let pki: Pki;
 let runtime: FakeRuntimeService;
 let agent: StreamServer;
-let api: ApiServer;
-let server: https.Server;
 let url: string;
 const ioReads: string[] = [];
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'berth-stats-test-'));
-  pki = await ensurePki(dir, { hosts: [] });
-  runtime = new FakeRuntimeService();
-  agent = createStreamServer({
-    runtime,
-    token: AGENT_TOKEN,
-    tls: { cert: pki.serverCertPem, key: pki.serverKeyPem },
+  fx = await startStreamsFixture({
     statsIntervalMs: 50,
     ioCounters: async (status) => {
       ioReads.push(status.id);
       return status.labels[NAME_LABEL] === 'h16-net' ? { network: NET, blockIO: DISK } : {};
     },
   });
-  await new Promise<void>((r) => agent.server.listen(0, '127.0.0.1', r));
-  const agentUrl = `https://127.0.0.1:${(agent.server.address() as AddressInfo).port}`;
-
-  const store = new ObjectStore({ log: new MemoryLog() });
-  await store.ensureNamespace('default');
-  const authenticate = bearerAuth({ tokens: new Map([[pki.adminToken, { user: 'admin', groups: ['system:masters'] }]]) });
-  const streams = containerStreams({
-    store,
-    authenticate,
-    dialNode: async (node) => (node === 'node-1' ? { url: agentUrl, ca: pki.caCertPem, token: AGENT_TOKEN } : undefined),
-  });
-  api = createApiServer({ store, logger: pino({ level: 'silent' }), authenticate, extraRouters: [streams.router] });
-  server = https.createServer({ cert: pki.serverCertPem, key: pki.serverKeyPem }, api.app);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  ({ pki, runtime, agent, url } = fx);
 });
 
 afterAll(async () => {
-  api?.shutdown();
-  await new Promise<void>((r) => (server ? (server.close(() => r()), server.closeAllConnections()) : r()));
-  await agent?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await fx?.close();
 });
 
-interface Reply {
-  status: number;
-  type: string;
-  body: any;
-  text: string;
-}
-
-function request(method: string, path: string, body?: unknown, contentType = 'application/json', token = pki.adminToken): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = https.request(
-      new URL(path, url),
-      {
-        method,
-        ca: pki.caCertPem,
-        headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': contentType, 'content-length': payload.length } : {}) },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => {
-          let parsed: any;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            /* several lines */
-          }
-          resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), body: parsed, text });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+const request = (...args: Parameters<StreamsFixture['request']>): Promise<Reply> => fx.request(...args);
 
 /** Reads `n` lines of a streamed `stats?stream=true`, then hangs up; resolves with the parsed lines. */
 function streamLines(path: string, n: number): Promise<{ status: number; lines: ContainerStatsReport[]; ended: boolean }> {

@@ -3,58 +3,30 @@
  * token) → node agent stream server (HTTPS, its own token) → FakeRuntimeService.
  */
 import https from 'node:https';
-import { mkdtemp, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { Attach, Exec, KubeConfig, Log } from '@kubernetes/client-node';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { startStreamsFixture, type Reply, type StreamsFixture } from '../../test/harness/streams-fixture.ts';
 import WebSocket from 'ws';
-import { ensurePki, type Pki } from '../../cli/pki.ts';
-import { createStreamServer, NAME_LABEL, NAMESPACE_LABEL, type StreamServer } from '../../controllers/node/stream-server.ts';
+import type { Pki } from '../../cli/pki.ts';
+import { NAME_LABEL, NAMESPACE_LABEL, type StreamServer } from '../../controllers/node/stream-server.ts';
 import type { ContainerConfig, ContainerId } from '../../runtime/cri/types.ts';
 import { FakeRuntimeService } from '../../runtime/testing/fake-runtime-service.ts';
-import { MemoryLog } from '../../store/memory/memory-log.ts';
-import { ObjectStore } from '../registry/object-store.ts';
-import { createApiServer, type ApiServer } from './app.ts';
-import { bearerAuth } from './auth.ts';
-import { containerStreams, parseExecOptions } from './container-streams.ts';
+import { parseExecOptions } from './container-streams.ts';
 
-const AGENT_TOKEN = 'api-server-to-agent';
 const CONTAINERS = '/apis/berth.dev/v1/namespaces/default/containers';
 
-let dir: string;
+let fx: StreamsFixture;
 let pki: Pki;
 let runtime: FakeRuntimeService;
 let agent: StreamServer;
-let api: ApiServer;
-let server: https.Server;
 let url: string;
 let kc: KubeConfig;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'berth-streams-test-'));
-  pki = await ensurePki(dir, { hosts: [] });
-  runtime = new FakeRuntimeService();
-  agent = createStreamServer({ runtime, token: AGENT_TOKEN, tls: { cert: pki.serverCertPem, key: pki.serverKeyPem } });
-  await new Promise<void>((r) => agent.server.listen(0, '127.0.0.1', r));
-  const agentUrl = `https://127.0.0.1:${(agent.server.address() as AddressInfo).port}`;
-
-  const store = new ObjectStore({ log: new MemoryLog() });
-  await store.ensureNamespace('default');
-  const authenticate = bearerAuth({ tokens: new Map([[pki.adminToken, { user: 'admin', groups: ['system:masters'] }]]) });
-  const streams = containerStreams({
-    store,
-    authenticate,
-    dialNode: async (node) => (node === 'node-1' ? { url: agentUrl, ca: pki.caCertPem, token: AGENT_TOKEN } : undefined),
-  });
-  api = createApiServer({ store, logger: pino({ level: 'silent' }), authenticate, extraRouters: [streams.router] });
-  server = https.createServer({ cert: pki.serverCertPem, key: pki.serverKeyPem }, api.app);
-  server.on('upgrade', streams.handleUpgrade);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  fx = await startStreamsFixture();
+  ({ pki, runtime, agent, url } = fx);
 
   kc = new KubeConfig();
   kc.loadFromOptions({
@@ -66,41 +38,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  api?.shutdown();
-  await new Promise<void>((r) => (server ? (server.close(() => r()), server.closeAllConnections()) : r()));
-  await agent?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await fx?.close();
 });
 
-function request(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; body: any; text: string }> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = https.request(
-      new URL(path, url),
-      {
-        method,
-        ca: pki.caCertPem,
-        headers: { authorization: `Bearer ${pki.adminToken}`, ...(payload ? { 'content-type': contentType, 'content-length': payload.length } : {}) },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => {
-          let parsed: any;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            /* plain text */
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed, text });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+const request = (...args: Parameters<StreamsFixture['request']>): Promise<Reply> => fx.request(...args);
 
 /** A Container object bound to `node` (through the status subresource, as the agent reports it) and its running runtime container. */
 async function containerOn(name: string, node: string | undefined, script: string, config: Partial<ContainerConfig> = {}): Promise<ContainerId> {

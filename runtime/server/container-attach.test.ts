@@ -6,18 +6,14 @@
  * Skipped unless running as root with runc, conmon and perl.
  */
 import { realRuntimeMissing } from '../testing/requires-root.ts';
-import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { isRuntimeError } from '../cri/errors.ts';
 import type { ContainerConfig, ContainerId } from '../cri/types.ts';
-import { removeCgroup } from '../oci/cgroups.ts';
-import { mountPointsUnder, unmountOverlay } from '../oci/overlay.ts';
 import { BusyboxRootfs, BUSYBOX_REF } from '../testing/busybox-rootfs.ts';
-import { RuncRuntimeService } from './runtime-service.ts';
+import { privateRuncRuntime } from '../testing/private-runtime.ts';
+import type { RuncRuntimeService } from './runtime-service.ts';
 
 const missing = realRuntimeMissing();
 
@@ -30,30 +26,7 @@ if (missing) {
   afterAll(() => fixture?.dispose());
 
   /** A runtime on a private data root and a random cgroup parent, removed with everything in it after the test. */
-  function setup(): { rt: RuncRuntimeService; root: string } {
-    const root = mkdtempSync(join(tmpdir(), 'berth-rt-test-h1-'));
-    const cgroupParent = `/berth-rt-test-h1-${randomBytes(4).toString('hex')}`;
-    const rt = new RuncRuntimeService({ root, rootfs: (fixture ??= new BusyboxRootfs()), cgroupParent });
-    onTestFinished(async () => {
-      await rt.close();
-      const runcRoot = join(root, 'runc');
-      for (const id of existsSync(runcRoot) ? readdirSync(runcRoot) : []) spawnSync('runc', ['--root', runcRoot, 'delete', '--force', id]);
-      const containers = join(root, 'containers');
-      for (const id of existsSync(containers) ? readdirSync(containers) : []) {
-        try {
-          const pid = Number(readFileSync(join(containers, id, 'conmon.pid'), 'utf8').trim());
-          if (pid > 0 && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(id)) process.kill(pid, 'SIGKILL');
-        } catch {
-          // gone already
-        }
-        await unmountOverlay(join(containers, id)).catch(() => {});
-      }
-      for (const mp of (await mountPointsUnder(root)).reverse()) spawnSync('umount', ['-l', mp]);
-      await vi.waitFor(async () => expect(await removeCgroup(cgroupParent)).toEqual([]), { timeout: 5_000 });
-      rmSync(root, { recursive: true, force: true });
-    });
-    return { rt, root };
-  }
+  const setup = () => privateRuncRuntime('h1', (fixture ??= new BusyboxRootfs()));
 
   let n = 0;
   async function run(rt: RuncRuntimeService, overrides: Partial<ContainerConfig> = {}): Promise<ContainerId> {

@@ -6,19 +6,13 @@
  * Runtime data root and cgroup parent are private (`berth-rt-test-h19-…`), containers are
  * named `h19-…`. Skipped unless running as root with runc and conmon.
  */
-import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { isRuntimeError, type RuntimeErrorCode } from '../cri/errors.ts';
 import type { ContainerId } from '../cri/types.ts';
-import { removeCgroup } from '../oci/cgroups.ts';
-import { mountPointsUnder, unmountOverlay } from '../oci/overlay.ts';
 import { BusyboxRootfs, BUSYBOX_REF } from '../testing/busybox-rootfs.ts';
 import { realRuntimeMissing } from '../testing/requires-root.ts';
-import { RuncRuntimeService } from './runtime-service.ts';
+import { privateRuncRuntime } from '../testing/private-runtime.ts';
+import type { RuncRuntimeService } from './runtime-service.ts';
 
 const missing = realRuntimeMissing();
 
@@ -38,30 +32,7 @@ if (missing) {
   afterAll(() => fixture?.dispose());
 
   /** A runtime on a private data root and a random cgroup parent, removed with everything in it after the test. */
-  function setup(): RuncRuntimeService {
-    const root = mkdtempSync(join(tmpdir(), 'berth-rt-test-h19-'));
-    const cgroupParent = `/berth-rt-test-h19-${randomBytes(4).toString('hex')}`;
-    const rt = new RuncRuntimeService({ root, rootfs: (fixture ??= new BusyboxRootfs()), cgroupParent });
-    onTestFinished(async () => {
-      await rt.close();
-      const runcRoot = join(root, 'runc');
-      for (const id of existsSync(runcRoot) ? readdirSync(runcRoot) : []) spawnSync('runc', ['--root', runcRoot, 'delete', '--force', id]);
-      const containers = join(root, 'containers');
-      for (const id of existsSync(containers) ? readdirSync(containers) : []) {
-        try {
-          const pid = Number(readFileSync(join(containers, id, 'conmon.pid'), 'utf8').trim());
-          if (pid > 0 && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(id)) process.kill(pid, 'SIGKILL');
-        } catch {
-          // gone already
-        }
-        await unmountOverlay(join(containers, id)).catch(() => {});
-      }
-      for (const mp of (await mountPointsUnder(root)).reverse()) spawnSync('umount', ['-l', mp]);
-      await vi.waitFor(async () => expect(await removeCgroup(cgroupParent)).toEqual([]), { timeout: 5_000 });
-      rmSync(root, { recursive: true, force: true });
-    });
-    return rt;
-  }
+  const setup = (): RuncRuntimeService => privateRuncRuntime('h19', (fixture ??= new BusyboxRootfs())).rt;
 
   let n = 0;
   /** Starts the trapping shell and waits until its traps are set (it printed `ready`). */
