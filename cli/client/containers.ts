@@ -12,7 +12,7 @@ import { Container as ContainerKind } from '../../controllers/framework/resource
 import type { Connection } from './connection.ts';
 import { toContainer, toEnv, FlagError, type RunFlags } from './container-spec.ts';
 import { containerStateWord, containerStatusText, ellipsis, humanDuration, renderFormat, renderTable } from './format.ts';
-import { attachSession, cannotRunExitCode, copyLogs, execSession } from './streams.ts';
+import { attachSession, cannotRunExitCode, copyLogsSplit, execSession } from './streams.ts';
 import { ObjectWatch, waitForObject } from './wait.ts';
 
 /** A verb's failure that Docker reports as `Error response from daemon: …` with exit code `code`. */
@@ -303,12 +303,12 @@ export async function logs(conn: Connection, name: string, flags: LogsFlags): Pr
   const c = await findContainer(conn, name);
   const tail = flags.tail === undefined || flags.tail === 'all' ? undefined : Number(flags.tail);
   if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) throw new FlagError(`--tail ${JSON.stringify(flags.tail)}: expected a number or "all"`);
-  await copyLogs(conn, c.metadata.name!, {
+  await copyLogsSplit(conn, c.metadata.name!, {
     follow: flags.follow ?? false,
     timestamps: flags.timestamps ?? false,
     ...(tail !== undefined ? { tailLines: tail } : {}),
     ...(flags.since ? toSince(flags.since, Date.now()) : {}),
-  }, process.stdout);
+  });
   return 0;
 }
 
@@ -461,7 +461,7 @@ export async function run(conn: Connection, o: RunOptions): Promise<number> {
         return 0;
       }
       process.on('SIGINT', onInterrupt);
-      await copyLogs(conn, name, { follow: true }, process.stdout);
+      await copyLogsSplit(conn, name, { follow: true });
     }
     const exited = await watch.until((x) => {
       if (!x) throw new VerbError(`container ${name} was removed`, 125);

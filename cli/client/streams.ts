@@ -13,6 +13,8 @@ export interface LogOptions {
   readonly timestamps?: boolean;
   readonly sinceSeconds?: number;
   readonly sinceTime?: string;
+  /** One of the two streams (Kubernetes' `stream` of pod logs); default both, merged. */
+  readonly stream?: 'Stdout' | 'Stderr';
 }
 
 /** Copies a Container's log to `out`; resolves when the server ends it (with `follow`: when the container exits). */
@@ -23,6 +25,7 @@ export async function copyLogs(conn: Connection, name: string, opts: LogOptions,
   if (opts.timestamps) q.set('timestamps', 'true');
   if (opts.sinceSeconds !== undefined) q.set('sinceSeconds', String(opts.sinceSeconds));
   if (opts.sinceTime) q.set('sinceTime', opts.sinceTime);
+  if (opts.stream) q.set('stream', opts.stream);
   const qs = q.toString();
   const res = await conn.request('GET', `/apis/berth.dev/v1/namespaces/${conn.namespace}/containers/${name}/log${qs ? `?${qs}` : ''}`, signal ? { signal } : {});
   try {
@@ -30,6 +33,14 @@ export async function copyLogs(conn: Connection, name: string, opts: LogOptions,
   } catch (err) {
     if (!signal?.aborted) throw err;
   }
+}
+
+/** The container's stdout to this process's stdout and its stderr to stderr, as Docker's CLI shows a log (two followed streams). */
+export async function copyLogsSplit(conn: Connection, name: string, opts: Omit<LogOptions, 'stream'>, signal?: AbortSignal): Promise<void> {
+  await Promise.all([
+    copyLogs(conn, name, { ...opts, stream: 'Stdout' }, process.stdout, signal),
+    copyLogs(conn, name, { ...opts, stream: 'Stderr' }, process.stderr, signal),
+  ]);
 }
 
 /** Puts the local terminal in raw mode while a TTY session runs; returns the undo. */

@@ -142,6 +142,18 @@ describe('stream server: logs', () => {
     expect(res.text).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z hi\n$/);
   });
 
+  it('serves one stream of the log with stream=Stdout|Stderr (Kubernetes\' split streams), both by default', async () => {
+    const f = await startAgent();
+    await f.run('web', 'echo out; echo err >&2; echo out2; sleep 3600');
+    await vi.waitFor(() => expect([...f.runtime.containers.values()][0]?.logs).toHaveLength(3));
+    expect((await get(`${f.base}/containers/default/web/log`)).text).toBe('out\nerr\nout2\n');
+    expect((await get(`${f.base}/containers/default/web/log?stream=Stdout`)).text).toBe('out\nout2\n');
+    expect((await get(`${f.base}/containers/default/web/log?stream=Stderr`)).text).toBe('err\n');
+    const bad = await get(`${f.base}/containers/default/web/log?stream=stdout`);
+    expect(bad.status).toBe(400);
+    expect(bad.text).toMatch(/stream must be All, Stdout or Stderr/);
+  });
+
   it('follows the log until the container exits', async () => {
     const f = await startAgent();
     const id = await f.run('web', 'echo first; sleep 3600');

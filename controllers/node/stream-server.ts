@@ -92,7 +92,7 @@ class StreamError extends Error {
 /**
  * Creates the agent's stream server. Routes, all `GET` but `kill` (`POST`), all behind the bearer token:
  *
- * - `/containers/NS/NAME/log?follow&tailLines&sinceSeconds&sinceTime&timestamps&limitBytes`:
+ * - `/containers/NS/NAME/log?follow&tailLines&sinceSeconds&sinceTime&timestamps&limitBytes&stream=All|Stdout|Stderr`:
  *   the log of the newest runtime container labelled `NAMESPACE_LABEL=NS`,
  *   `NAME_LABEL=NAME`, as plain text lines (each prefixed with its UTC RFC3339
  *   timestamp with nanoseconds and a space when `timestamps=true`, as kubelet does);
@@ -446,6 +446,10 @@ async function streamLog(runtime: RuntimeService, container: RuntimeContainer, q
   if (Number.isNaN(sinceTimeMs)) throw new StreamError(400, 'BadRequest', `sinceTime must be an RFC3339 time, got ${JSON.stringify(sinceTime)}`);
   const sinceMs = sinceSeconds !== undefined ? Date.now() - sinceSeconds * 1000 : sinceTimeMs;
   const timestamps = flag(q, 'timestamps');
+  // Kubernetes' `stream` of pod logs (1.32, PodLogsQuerySplitStreams): one of the two streams, or both.
+  const which = q.get('stream') ?? 'All';
+  const wanted = ({ All: undefined, Stdout: 'stdout', Stderr: 'stderr' } as const)[which as 'All' | 'Stdout' | 'Stderr'];
+  if (!['All', 'Stdout', 'Stderr'].includes(which)) throw new StreamError(400, 'BadRequest', `stream must be All, Stdout or Stderr, got ${JSON.stringify(which)}`);
 
   const abort = new AbortController();
   res.on('close', () => abort.abort());
@@ -460,6 +464,7 @@ async function streamLog(runtime: RuntimeService, container: RuntimeContainer, q
   let budget = limitBytes ?? Infinity;
   try {
     for await (const line of lines) {
+      if (wanted && line.stream !== wanted) continue;
       const text = `${timestamps && atLineStart ? `${toRfc3339NanoUtc(line.timestamp)} ` : ''}${line.text}${line.partial ? '' : '\n'}`;
       atLineStart = !line.partial;
       let bytes = Buffer.from(text);

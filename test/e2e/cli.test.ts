@@ -71,9 +71,10 @@ if (missing) {
       const ok = await berth(['run', '--rm', '--name', 'h10-true', 'busybox', 'true']);
       expect(ok.stderr).toBe('');
       expect(ok.code).toBe(0);
-      log('run --rm busybox sh -c "echo out; exit 3"');
-      const three = await berth(['run', '--rm', '--name', 'h10-three', 'busybox', 'sh', '-c', 'echo out; exit 3']);
-      expect(three.stdout).toBe('out\n');
+      log('run --rm busybox sh -c "echo out; echo err >&2; exit 3"');
+      const three = await berth(['run', '--rm', '--name', 'h10-three', 'busybox', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+      expect(three.stdout).toBe('out\n'); // the container's stdout and stderr apart, as docker run
+      expect(three.stderr).toBe('err\n');
       expect(three.code).toBe(3);
       log('run --rm busybox no-such-command');
       const nf = await berth(['run', '--rm', '--name', 'h10-nf', 'busybox', 'no-such-command']);
