@@ -13,6 +13,7 @@ import type { Connection } from './connection.ts';
 import { toContainer, toEnv, FlagError, type RunFlags } from './container-spec.ts';
 import { containerStateWord, containerStatusText, ellipsis, humanDuration, renderFormat, renderTable } from './format.ts';
 import { attachSession, cannotRunExitCode, copyLogsSplit, execSession } from './streams.ts';
+import { loginSecretFor } from './login-secrets.ts';
 import { ObjectWatch, waitForObject } from './wait.ts';
 
 /** A verb's failure that Docker reports as `Error response from daemon: …` with exit code `code`. */
@@ -372,6 +373,9 @@ function envFiles(paths: readonly string[] | undefined): { path: string; text: s
 async function createContainer(conn: Connection, o: RunOptions, state: 'Running' | 'Stopped', extra: { autoRemove?: boolean } = {}): Promise<Container> {
   const obj = toContainer({ ...o.flags, envFiles: envFiles(o.flags.envFile) }, { namespace: conn.namespace, image: o.image, args: o.args, state, environ: process.env });
   if (extra.autoRemove) obj.spec.autoRemove = true;
+  // As Docker pulls with what `docker login` stored: the login Secret of the image's registry.
+  const login = await loginSecretFor(conn, o.image);
+  if (login) obj.spec.imagePullSecrets = [{ name: login }];
   try {
     return await conn.client.create(obj);
   } catch (err) {

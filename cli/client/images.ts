@@ -18,12 +18,9 @@ import { FlagError } from './container-spec.ts';
 import { humanDuration, humanSize, renderFormat } from './format.ts';
 import { readBody } from './connection.ts';
 import { waitForObject } from './wait.ts';
+import { loginSecretFor, loginSecretName, toImageName } from './login-secrets.ts';
 
-/** A valid metadata.name for the Image of a reference: `127.0.0.1:5000/team/app:1.2` → `127.0.0.1-5000-team-app-1.2`. */
-export function toImageName(ref: string): string {
-  const n = ref.toLowerCase().replace(/^docker\.io\/(library\/)?/, '').replace(/[^a-z0-9.-]+/g, '-').replace(/^[-.]+|[-.]+$/g, '');
-  return n.slice(0, 253) || 'image';
-}
+export { loginSecretName, toImageName };
 
 const normalized = (ref: string): string => {
   try {
@@ -150,21 +147,6 @@ async function followImage(conn: Connection, name: string, until: (img: Image) =
   }
 }
 
-/** The name of the login Secret for a registry host. */
-export const loginSecretName = (registry: string): string => `berth-login-${toImageName(registry)}`;
-
-/** The login Secret for a reference's registry, if `berth login` made one. */
-async function credentialsFor(conn: Connection, ref: string): Promise<string | undefined> {
-  const name = loginSecretName(parseReference(normalized(ref)).domain);
-  try {
-    await conn.client.get(SecretKind, conn.namespace, name);
-    return name;
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-}
-
 /** Creates or replaces the spec of an Image. */
 async function putImage(conn: Connection, name: string, spec: Image['spec']): Promise<void> {
   try {
@@ -179,7 +161,7 @@ async function putImage(conn: Connection, name: string, spec: Image['spec']): Pr
 /** `pull REF`: an Image with `source.pull`, followed until Ready. */
 export async function pull(conn: Connection, ref: string, out: (s: string) => void): Promise<number> {
   const full = normalized(ref);
-  const secret = await credentialsFor(conn, ref);
+  const secret = await loginSecretFor(conn, ref);
   const name = toImageName(familiarString(parseReference(full)));
   await putImage(conn, name, { source: { pull: { reference: full, ...(secret ? { credentialsSecret: secret } : {}) } }, tags: [familiarString(parseReference(full))] });
   const img = await followImage(conn, name);
@@ -191,7 +173,7 @@ export async function pull(conn: Connection, ref: string, out: (s: string) => vo
 export async function push(conn: Connection, ref: string, out: (s: string) => void): Promise<number> {
   const img = await findImage(conn, ref);
   const full = normalized(ref);
-  const secret = await credentialsFor(conn, ref);
+  const secret = await loginSecretFor(conn, ref);
   const targets = (img.spec.push ?? []).filter((p) => normalized(p.reference) !== full);
   const spec = { ...img.spec, push: [...targets, { reference: full, ...(secret ? { credentialsSecret: secret } : {}) }] };
   await conn.client.update({ ...img, spec });

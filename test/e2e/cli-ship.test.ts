@@ -143,6 +143,11 @@ if (missing) {
       const ran = await berth(['run', '--rm', '--name', 'h13-pulled', ref, 'echo', 'ran the pulled image']);
       ok(ran, 'run the pulled image');
       expect(ran.stdout).toBe('ran the pulled image\n');
+      log('run of an image that is not here pulls it with the login Secret (imagePullSecrets), as docker run does');
+      ok(await berth(['rmi', ref]), 'rmi before run');
+      const runPulls = await berth(['run', '--rm', '--name', 'h13-run-pulls', ref, 'echo', 'pulled by run'], { timeoutMs: 120_000 });
+      ok(runPulls, 'run pulls with the login');
+      expect(runPulls.stdout).toBe('pulled by run\n');
 
       log('logout deletes the Secret; a pull without it is refused by the registry');
       const lo = await berth(['logout', registry!.domain]);

@@ -135,8 +135,13 @@ if (missing) {
       log('up -d again with an unchanged file: nothing is written');
       const same = await compose(['up', '-d']);
       expect(same.code, same.stderr).toBe(0);
-      expect((await ctr('h11-web-1')).metadata.resourceVersion).toBe(web1.metadata.resourceVersion);
-      expect((await ctr('h11-worker-1')).metadata.resourceVersion).toBe(worker1.metadata.resourceVersion);
+      // (the agent may write status meanwhile, e.g. health: compare what compose owns, not resourceVersion)
+      const composeEntry = (c: { metadata: { managedFields?: { manager: string }[] } }) => c.metadata.managedFields?.find((m) => m.manager === 'berth-compose');
+      for (const before of [web1, worker1]) {
+        const now = await ctr(before.metadata.name);
+        expect(now.metadata.generation).toBe(before.metadata.generation);
+        expect(composeEntry(now)).toEqual(composeEntry(before));
+      }
 
       log('a new env var on the worker: only the worker is replaced');
       await writeFile(file, composeFile({ ROLE: 'worker', EXTRA: 'yes' }));
