@@ -1,6 +1,7 @@
+import type { KubeObject } from '../../api/types/index.ts';
 import { describe, expect, it } from 'vitest';
 import { resourceKind } from '../../controllers/framework/resource-kind.ts';
-import { appliedByBerth, describeText, forDiff, parseManifests, parseTimeoutMs, parseWaitFor, qualifiedName, renderServerTable, resolveResource, waitSatisfied, type ApiResource } from './declarative.ts';
+import { appliedByBerth, describeText, forDiff, parseManifests, parseTimeoutMs, parseWaitFor, qualifiedName, renderServerTable, resolveResource, waitSatisfied, type ApiResource, appliedNothing } from './declarative.ts';
 
 const RESOURCES: ApiResource[] = [
   { kind: resourceKind('berth.dev', 'v1', 'containers', 'Container', true), singular: 'container', shortNames: ['ctr'] },
@@ -101,5 +102,28 @@ describe('output', () => {
       'Spec:', '  image: busybox', 'Status:', '  phase: Running', 'Events:',
       '  Type      Reason    Age       From      Message', '  ----      ------    ----      ----      -------', '  Normal    Started   30s       agent     started', '',
     ].join('\n'));
+  });
+});
+
+describe('appliedNothing (apply prints unchanged)', () => {
+  const obj = (rv: string, opts: { gen?: number; labels?: Record<string, string>; time?: string; manager?: string } = {}) => ({
+    apiVersion: 'berth.dev/v1',
+    kind: 'Container',
+    metadata: {
+      name: 'a', resourceVersion: rv, generation: opts.gen ?? 1, ...(opts.labels ? { labels: opts.labels } : {}),
+      managedFields: [{ manager: opts.manager ?? 'berth', operation: 'Apply', time: opts.time ?? 't1', fieldsType: 'FieldsV1', fieldsV1: {} }],
+    },
+  }) as unknown as KubeObject;
+
+  it('is true for the same object, and when only someone else wrote it meanwhile (a status write)', () => {
+    expect(appliedNothing(obj('5'), obj('5'))).toBe(true);
+    expect(appliedNothing(obj('5'), obj('6'))).toBe(true);
+  });
+
+  it('is false when the apply changed the spec, labels or its own fields, or the object was not applied by berth before', () => {
+    expect(appliedNothing(obj('5'), obj('6', { gen: 2 }))).toBe(false);
+    expect(appliedNothing(obj('5'), obj('6', { labels: { app: 'x' } }))).toBe(false);
+    expect(appliedNothing(obj('5'), obj('6', { time: 't2' }))).toBe(false);
+    expect(appliedNothing(obj('5', { manager: 'kubectl' }), obj('6'))).toBe(false);
   });
 });

@@ -10,6 +10,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
+import { stableJson } from '../../controllers/framework/stable-json.ts';
 import type { KubeObject } from '../../api/types/index.ts';
 import { isNotFound } from '../../controllers/framework/api-status-error.ts';
 import { collectionPath, objectPath, resourceKind, type ResourceKind } from '../../controllers/framework/resource-kind.ts';
@@ -21,6 +22,18 @@ import { WaitTimeoutError, waitForObject } from './wait.ts';
 
 /** The field manager of `berth apply`. */
 export const APPLY_FIELD_MANAGER = 'berth';
+
+/**
+ * The apply changed nothing: the object is as it was, or only others wrote it meanwhile
+ * (a controller's status): the same generation, labels, annotations and `berth`'s own
+ * managedFields entry (the server does not touch it for a no-op apply).
+ */
+export function appliedNothing(before: KubeObject, after: KubeObject): boolean {
+  if (before.metadata.resourceVersion === after.metadata.resourceVersion) return true;
+  const mine = (o: KubeObject) => JSON.stringify((o.metadata.managedFields ?? []).find((m) => m.manager === APPLY_FIELD_MANAGER && m.operation === 'Apply') ?? null);
+  const meta = (o: KubeObject) => stableJson({ g: o.metadata.generation, l: o.metadata.labels, a: o.metadata.annotations });
+  return mine(before) !== 'null' && mine(before) === mine(after) && meta(before) === meta(after);
+}
 
 /** One served resource, from discovery. */
 export interface ApiResource {
@@ -211,7 +224,7 @@ export async function apply(conn: Connection, flags: ApplyFlags, out: (s: string
     }
     applied.add(`${r.kind.plural}.${r.kind.group}/${ns}/${after.metadata.name!}`);
     written.push(after);
-    const what = !before ? 'created' : before.metadata.resourceVersion === after.metadata.resourceVersion ? 'unchanged' : 'configured';
+    const what = !before ? 'created' : appliedNothing(before, after) ? 'unchanged' : 'configured';
     if (!flags.output) out(`${qualifiedName(r, after.metadata.name!)} ${what}${dry ? ' (server dry run)' : ''}\n`);
   }
   if (flags.prune) {
