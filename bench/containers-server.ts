@@ -181,6 +181,12 @@ export function sweepRuntime(dataDir: string): SweepReport {
         removeCgroupTree(dir);
       }
     }
+    // the parent itself once empty (runc makes it again for the next server's containers)
+    try {
+      fs.rmdirSync(path.join(CGROUP_ROOT, ctrl, BERTH_CGROUP_PARENT));
+    } catch {
+      // absent, or in use by another berth
+    }
   }
   sweepHostNetwork();
   return { runcContainers, conmonProcesses, mounts: mounts.length, cgroupDirs };
