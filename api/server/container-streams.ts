@@ -13,7 +13,6 @@
  * `workingDir`) and goes to the agent as is.
  */
 import http, { type IncomingMessage } from 'node:http';
-import https from 'node:https';
 import { constants } from 'node:os';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -287,16 +286,9 @@ export function linuxSignalName(value: string): string | undefined {
 
 /** A `POST` of `pathAndQuery` on the node's stream server with its bearer token; resolves with the whole (small) answer. */
 function postNode(endpoint: NodeEndpoint, pathAndQuery: string): Promise<{ status: number; type: string; body: Buffer }> {
-  const base = new URL(endpoint.url);
-  const url = new URL(base.pathname.replace(/\/+$/, '') + pathAndQuery, base);
-  const options: https.RequestOptions = {
-    method: 'POST',
-    headers: { authorization: `Bearer ${endpoint.token}`, 'content-length': 0 },
-    agent: false,
-    ...(endpoint.ca ? { ca: endpoint.ca } : {}),
-  };
   return new Promise((resolve, reject) => {
-    const req = (url.protocol === 'https:' ? https : http).request(url, options, (agentRes) => {
+    const req = requestNode(endpoint, pathAndQuery, { 'content-length': 0 }, 'POST');
+    req.on('response', (agentRes) => {
       const chunks: Buffer[] = [];
       agentRes.on('data', (c: Buffer) => chunks.push(c));
       agentRes.on('end', () => resolve({ status: agentRes.statusCode ?? 502, type: agentRes.headers['content-type'] ?? 'application/json', body: Buffer.concat(chunks) }));

@@ -55,15 +55,15 @@ export function storeDialNode(opts: StoreDialNodeOptions): DialNode {
 }
 
 /**
- * Starts a `GET` of `pathAndQuery` on the node's stream server with its bearer token
+ * Starts a request (`GET` unless `method` says otherwise) of `pathAndQuery` on the node's stream server with its bearer token
  * (and `headers`, e.g. a WebSocket upgrade's); HTTP or HTTPS by the endpoint's URL.
  * The caller listens for `response`/`upgrade`/`error` and calls `end()`.
  */
-export function requestNode(endpoint: NodeEndpoint, pathAndQuery: string, headers: http.OutgoingHttpHeaders = {}): http.ClientRequest {
+export function requestNode(endpoint: NodeEndpoint, pathAndQuery: string, headers: http.OutgoingHttpHeaders = {}, method = 'GET'): http.ClientRequest {
   const base = new URL(endpoint.url);
   const url = new URL(base.pathname.replace(/\/+$/, '') + pathAndQuery, base);
   const options: https.RequestOptions = {
-    method: 'GET',
+    method,
     headers: { ...headers, authorization: `Bearer ${endpoint.token}` },
     agent: false,
     ...(endpoint.ca ? { ca: endpoint.ca } : {}),
