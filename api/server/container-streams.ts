@@ -20,6 +20,7 @@ import express, { type NextFunction, type Request, type RequestHandler, type Res
 import { ApiError, badRequest, internalError, methodNotAllowed, notFound } from '../errors.ts';
 import type { ObjectStore } from '../registry/object-store.ts';
 import { findResource } from '../registry/resources.ts';
+import { parseExecOptions as parseExecQuery, type ContainerExecOptions } from '../types/exec-options.ts';
 import { nodeStreamPath, proxyNodeGet, requestNode, unreachable, type DialNode, type NodeEndpoint } from './node-proxy.ts';
 import type { RequestInfo } from './request-info.ts';
 
@@ -226,49 +227,9 @@ function requestInfoOf(req: Request, subresource: string): RequestInfo {
   };
 }
 
-/**
- * The options of a Container `exec`: Kubernetes' `PodExecOptions` (`command`, repeated;
- * `stdin`, `stdout`, `stderr`, `tty`) and berth's extensions for Docker's `exec -u/-e/-w`:
- * `user` (`name`, `uid`, `uid:gid`, `name:group`, resolved by the node in the container's
- * /etc/passwd and /etc/group), `env` (`NAME=VALUE`, repeated) and `workingDir` (absolute).
- */
-export interface ContainerExecOptions {
-  readonly command: readonly string[];
-  readonly stdin: boolean;
-  readonly stdout: boolean;
-  readonly stderr: boolean;
-  readonly tty: boolean;
-  readonly user?: string;
-  readonly env?: readonly { readonly name: string; readonly value: string }[];
-  readonly workingDir?: string;
-}
-
-/**
- * Reads and checks an exec's query as the node agent does (`controllers/node/stream-server.ts`);
- * throws a 400 `ApiError` with the agent's message for a missing command or stream, a
- * repeated or empty `user`/`workingDir`, a relative `workingDir`, or an `env` without `NAME=`.
- */
+/** Reads and checks an exec's query as the node agent does; throws a 400 `ApiError` naming what is wrong. */
 export function parseExecOptions(q: URLSearchParams): ContainerExecOptions {
-  const flag = (n: string): boolean => q.get(n) === 'true' || q.get(n) === '1';
-  const command = q.getAll('command');
-  if (command.length === 0) throw badRequest('you must specify at least one command for the container');
-  const streams = { stdin: flag('stdin'), stdout: flag('stdout'), stderr: flag('stderr'), tty: flag('tty') };
-  if (!streams.stdin && !streams.stdout && !streams.stderr) throw badRequest('you must specify at least 1 of stdin, stdout, stderr');
-  const single = (n: string): string | undefined => {
-    const all = q.getAll(n);
-    if (all.length > 1) throw badRequest(`${n} may be given only once`);
-    if (all[0] === '') throw badRequest(`${n} must not be empty`);
-    return all[0];
-  };
-  const user = single('user');
-  const workingDir = single('workingDir');
-  if (workingDir !== undefined && !workingDir.startsWith('/')) throw badRequest(`workingDir must be an absolute path, got ${JSON.stringify(workingDir)}`);
-  const env = q.getAll('env').map((kv) => {
-    const i = kv.indexOf('=');
-    if (i <= 0) throw badRequest(`env must be NAME=VALUE, got ${JSON.stringify(kv)}`);
-    return { name: kv.slice(0, i), value: kv.slice(i + 1) };
-  });
-  return { command, ...streams, ...(user ? { user } : {}), ...(env.length ? { env } : {}), ...(workingDir ? { workingDir } : {}) };
+  return parseExecQuery(q, badRequest);
 }
 
 /**

@@ -17,9 +17,10 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { RuntimeService } from '../../runtime/cri/runtime-service.ts';
 import type { ImageService } from '../../runtime/cri/image-service.ts';
 import { isRuntimeError, type RuntimeErrorCode } from '../../runtime/cri/errors.ts';
-import type { ExecRequest, KeyValue, LogLine, RuntimeContainer, StdioStreams, TerminalSize } from '../../runtime/cri/types.ts';
+import type { ExecRequest, LogLine, RuntimeContainer, StdioStreams, TerminalSize } from '../../runtime/cri/types.ts';
 import { silentLogger, type Logger } from '../framework/logger.ts';
 import { readIoCounters, statsReport, type IoCounterReader } from './container-stats-report.ts';
+import { parseExecOptions, parseStreamOptions, type ContainerExecOptions } from '../../api/types/exec-options.ts';
 
 /** Label of a runtime container: the namespace of its `Container` object. */
 export const NAMESPACE_LABEL = 'berth.dev/namespace';
@@ -381,51 +382,12 @@ function parseRoute(req: IncomingMessage): Route {
 }
 
 /** The streams an exec or attach asks for. */
-interface StreamQuery {
-  readonly stdin: boolean;
-  readonly stdout: boolean;
-  readonly stderr: boolean;
-  readonly tty: boolean;
-}
+type StreamQuery = Pick<ContainerExecOptions, 'stdin' | 'stdout' | 'stderr' | 'tty'>;
+type ExecQuery = ContainerExecOptions;
 
-interface ExecQuery extends StreamQuery {
-  readonly command: string[];
-  /** berth's extensions of the Kubernetes exec options (Docker's `exec -u/-e/-w`). */
-  readonly user?: string;
-  readonly env?: KeyValue[];
-  readonly workingDir?: string;
-}
-
-function parseStreamQuery(q: URLSearchParams): StreamQuery {
-  const streams = { stdin: flag(q, 'stdin'), stdout: flag(q, 'stdout'), stderr: flag(q, 'stderr'), tty: flag(q, 'tty') };
-  if (!streams.stdin && !streams.stdout && !streams.stderr) throw new StreamError(400, 'BadRequest', 'you must specify at least 1 of stdin, stdout, stderr');
-  return streams;
-}
-
-/**
- * An exec's options: Kubernetes' (`command`, the streams, `tty`) and berth's extensions
- * `user` (`name`, `uid`, `uid:gid`, `name:group`), `env` (`NAME=VALUE`, repeatable) and
- * `workingDir` (absolute), checked as the API server checks them (`api/server/container-streams.ts`).
- */
-function parseExecQuery(q: URLSearchParams): ExecQuery {
-  const command = q.getAll('command');
-  if (command.length === 0) throw new StreamError(400, 'BadRequest', 'you must specify at least one command for the container');
-  const single = (name: string): string | undefined => {
-    const all = q.getAll(name);
-    if (all.length > 1) throw new StreamError(400, 'BadRequest', `${name} may be given only once`);
-    if (all[0] === '') throw new StreamError(400, 'BadRequest', `${name} must not be empty`);
-    return all[0];
-  };
-  const user = single('user');
-  const workingDir = single('workingDir');
-  if (workingDir !== undefined && !workingDir.startsWith('/')) throw new StreamError(400, 'BadRequest', `workingDir must be an absolute path, got ${JSON.stringify(workingDir)}`);
-  const env = q.getAll('env').map((kv): KeyValue => {
-    const i = kv.indexOf('=');
-    if (i <= 0) throw new StreamError(400, 'BadRequest', `env must be NAME=VALUE, got ${JSON.stringify(kv)}`);
-    return { name: kv.slice(0, i), value: kv.slice(i + 1) };
-  });
-  return { ...parseStreamQuery(q), command, ...(user ? { user } : {}), ...(env.length ? { env } : {}), ...(workingDir ? { workingDir } : {}) };
-}
+const badRequest = (message: string): StreamError => new StreamError(400, 'BadRequest', message);
+const parseStreamQuery = (q: URLSearchParams): StreamQuery => parseStreamOptions(q, badRequest);
+const parseExecQuery = (q: URLSearchParams): ExecQuery => parseExecOptions(q, badRequest);
 
 /** A session's runtime streams, and the Status it ends with once they are done. */
 interface Started {
