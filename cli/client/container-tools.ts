@@ -24,7 +24,8 @@ import type { Connection } from './connection.ts';
 import { FlagError } from './container-spec.ts';
 import { findContainer, shortId, VerbError } from './containers.ts';
 import { ellipsis, humanDuration, humanSize, renderFormat, renderTable } from './format.ts';
-import { findImage, toImageName } from './images.ts';
+import { findImage } from './images.ts';
+import { toImageName } from './login-secrets.ts';
 import { type ExecStatus } from './streams.ts';
 import { waitForObject } from './wait.ts';
 

@@ -20,8 +20,6 @@ import { readBody } from './connection.ts';
 import { waitForObject } from './wait.ts';
 import { loginSecretFor, loginSecretName, toImageName } from './login-secrets.ts';
 
-export { loginSecretName, toImageName };
-
 const normalized = (ref: string): string => {
   try {
     return normalizeReference(ref);
