@@ -18,7 +18,7 @@ import { ContainerStatsCollector, NodeRegistration } from '../controllers/node/i
 import { createStreamServer } from '../controllers/node/stream-server.ts';
 import { STREAM_CA_ANNOTATION, STREAM_ENDPOINT_ANNOTATION, type NodeEndpoint } from '../api/server/node-proxy.ts';
 import { ensurePki } from './pki.ts';
-import { parseListen } from './listen.ts';
+import { listenUnix, parseListen } from './listen.ts';
 import type { ImageBuilder, ImageService, NetworkService, PortService, RegistryConfig, RuntimeService } from '../runtime/cri/index.ts';
 import { PortPublisher } from '../runtime/network/ports/index.ts';
 import { addNetworkController, sweepContainerNetworks } from '../controllers/network/index.ts';
@@ -28,9 +28,8 @@ import { NodeImageBuilder } from '../runtime/build/node-image-builder.ts';
 import { ImageStore } from '../runtime/images/index.ts';
 import { DEFAULT_CGROUP_PARENT, RuncRuntimeService } from '../runtime/server/index.ts';
 import { FakeRuntimeService } from '../runtime/testing/fake-runtime-service.ts';
-import { BERTH_VERSION } from './runtime-kind.ts';
+import { BERTH_VERSION } from './version.ts';
 
-export { BERTH_VERSION, defaultRuntimeKind, whyNoRuntime, type RuntimeKind } from './runtime-kind.ts';
 
 /** A node's runtime, image store and image builder, opened under a data directory. */
 export interface NodeRuntime {
@@ -185,6 +184,8 @@ export interface AgentStreamsOptions {
   readonly caPem: string;
   /** URL the API server dials; default `https://<listen host>:<port>`. */
   readonly advertiseUrl?: string;
+  /** Also serve on this Unix socket, for an API server on this machine (`berth server`'s own agent). */
+  readonly localSocket?: string;
   readonly logger: Logger;
 }
 
@@ -225,9 +226,10 @@ export async function startAgentStreams(opts: AgentStreamsOptions): Promise<Agen
   const actual = (streams.server.address() as AddressInfo).port;
   const shownHost = host === '0.0.0.0' || host === '::' ? hostname() : host.includes(':') ? `[${host}]` : host;
   const url = opts.advertiseUrl ?? `https://${shownHost}:${actual}`;
-  opts.logger.info({ url }, 'stream server listening');
+  const local = opts.localSocket && (await listenUnix(streams.localServer, opts.localSocket).catch((err: unknown) => (opts.logger.warn({ err }, 'stream server: no local socket'), false))) ? opts.localSocket : undefined;
+  opts.logger.info({ url, ...(local ? { localSocket: local } : {}) }, 'stream server listening');
   return {
-    endpoint: { url, ca: opts.caPem, token },
+    endpoint: { url, ca: opts.caPem, token, ...(local ? { socketPath: local } : {}) },
     annotations: { [STREAM_ENDPOINT_ANNOTATION]: url, [STREAM_CA_ANNOTATION]: opts.caPem },
     close: () => streams.close(),
   };

@@ -1,3 +1,5 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import http from 'node:http';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { Exec, KubeConfig } from '@kubernetes/client-node';
@@ -16,6 +18,38 @@ describe('berth server (all in one)', () => {
     expect(cp.server.controllers).toBeUndefined();
     const nodes = await cp.request('GET', '/apis/berth.dev/v1/nodes');
     expect(nodes.body.items).toEqual([]);
+  });
+
+  it('serves the same API on DATA_DIR/api.sock (mode 0600, same authentication), names it in its kubeconfig, and removes it when it stops', async () => {
+    const cp = await startControlPlane({ runtime: 'fake', nodeName: 'n1' });
+    onTestFinished(() => cp.stop());
+    const socket = join(cp.dataDir, 'api.sock');
+    expect(cp.server.localSocket).toBe(socket);
+    const st = statSync(socket);
+    expect([st.isSocket(), st.mode & 0o777]).toEqual([true, 0o600]);
+    const kubeconfig = JSON.parse(readFileSync(cp.server.kubeconfigPath, 'utf8'));
+    expect(kubeconfig.clusters[0].cluster.extensions).toEqual([{ name: 'berth.dev/local-socket', extension: { path: socket } }]);
+    const get = (token?: string) =>
+      new Promise<{ code: number; body: any }>((resolve, reject) => {
+        const req = http.request({ socketPath: socket, path: '/api/v1/namespaces', headers: token ? { authorization: `Bearer ${token}` } : {} }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c));
+          res.on('end', () => resolve({ code: res.statusCode ?? 0, body: JSON.parse(text) }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const ok = await get(cp.server.token);
+    expect(ok.code).toBe(200);
+    expect(ok.body.items.map((n: { metadata: { name: string } }) => n.metadata.name)).toContain('default');
+    expect((await get()).code).toBe(401);
+    expect((await get('not-the-token')).code).toBe(401);
+    // The agent's stream server has a socket of its own for the API server's hop to it.
+    expect(statSync(join(cp.dataDir, 'agent.sock')).isSocket()).toBe(true);
+    await cp.server.close();
+    expect(existsSync(cp.server.kubeconfigPath)).toBe(true);
+    expect(existsSync(socket)).toBe(false);
+    expect(existsSync(join(cp.dataDir, 'agent.sock'))).toBe(false);
   });
 
   it('registers its node as a Ready manager, heartbeats, and serves controller metrics on /metrics', async () => {

@@ -9,7 +9,8 @@ import express from 'express';
 import { parse } from 'yaml';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { bearerAuth } from '../api/server/auth.ts';
-import { adminKubeconfigPath, writeKubeconfig } from './kubeconfig.ts';
+import { LOCAL_SOCKET_EXTENSION } from './client/kubeconfig-access.ts';
+import { adminKubeconfigPath, localSocketPath, writeKubeconfig } from './kubeconfig.ts';
 import { ensurePki } from './pki.ts';
 
 const execFileAsync = promisify(execFile);
@@ -92,8 +93,18 @@ describe('writeKubeconfig', () => {
     await expect(writeKubeconfig(path, { server, caPem: CA_PEM, token })).rejects.toThrow(TypeError);
   });
 
-  it('puts the admin kubeconfig at DATA_DIR/kubeconfig.yaml', () => {
+  it('puts the admin kubeconfig at DATA_DIR/kubeconfig.yaml and the local socket at DATA_DIR/api.sock', () => {
     expect(adminKubeconfigPath('/var/lib/berth')).toBe('/var/lib/berth/kubeconfig.yaml');
+    expect(localSocketPath('/var/lib/berth')).toBe('/var/lib/berth/api.sock');
+  });
+
+  it('writes JSON (which YAML readers read too) and names the local socket in a cluster extension', async () => {
+    const path = join(await tempDir(), 'kubeconfig.yaml');
+    await writeKubeconfig(path, { server: 'https://127.0.0.1:7443', caPem: CA_PEM, token: 't', localSocket: '/var/lib/berth/api.sock' });
+    const text = await readFile(path, 'utf8');
+    const doc = JSON.parse(text);
+    expect(parse(text)).toEqual(doc);
+    expect(doc.clusters[0].cluster.extensions).toEqual([{ name: LOCAL_SOCKET_EXTENSION, extension: { path: '/var/lib/berth/api.sock' } }]);
   });
 
   describe('read by kubectl', () => {
@@ -117,6 +128,15 @@ describe('writeKubeconfig', () => {
       expect(Buffer.from(ca.stdout, 'base64').toString('utf8')).toBe(CA_PEM);
       const ns = await kubectl(dir, ['--kubeconfig', path, 'config', 'view', '--minify', '-o', 'jsonpath={..namespace}']);
       expect(ns.stdout).toBe('default');
+    });
+
+    it('keeps the local-socket extension readable (kubectl ignores what it does not know)', async (ctx) => {
+      ctx.skip(!hasKubectl, 'kubectl is not on PATH');
+      const dir = await tempDir();
+      const path = join(dir, 'kubeconfig.yaml');
+      await writeKubeconfig(path, { server: 'https://127.0.0.1:7443', caPem: CA_PEM, token: 't', localSocket: join(dir, 'api.sock') });
+      const ext = await kubectl(dir, ['--kubeconfig', path, 'config', 'view', '-o', 'jsonpath={.clusters[0].cluster.extensions[0].extension.path}']);
+      expect(ext).toMatchObject({ code: 0, stdout: join(dir, 'api.sock') });
     });
 
     it('lets kubectl reach an HTTPS server with the generated PKI, verifying TLS and sending the token', async (ctx) => {

@@ -4,8 +4,8 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { stringify } from 'yaml';
 import { writeFileAtomic } from '../runtime/atomic-file.ts';
+import { LOCAL_SOCKET_EXTENSION } from './client/kubeconfig-access.ts';
 
 export interface KubeconfigOptions {
   /** The API server URL, e.g. `https://127.0.0.1:7443`. */
@@ -18,13 +18,21 @@ export interface KubeconfigOptions {
   readonly name?: string;
   /** The context's namespace; default `default`. */
   readonly namespace?: string;
+  /**
+   * Path of the server's local Unix socket, written as the cluster extension
+   * `berth.dev/local-socket` (the berth CLI uses it on this machine; kubectl ignores it).
+   */
+  readonly localSocket?: string;
 }
 
 /** Where `berth server` writes the admin kubeconfig: `dataDir/kubeconfig.yaml`. */
 export const adminKubeconfigPath = (dataDir: string): string => join(dataDir, 'kubeconfig.yaml');
 
+/** Where `berth server` serves its API on a Unix socket for this machine: `dataDir/api.sock`. */
+export const localSocketPath = (dataDir: string): string => join(dataDir, 'api.sock');
+
 /**
- * Writes a kubeconfig with one cluster (server URL and CA as
+ * Writes a kubeconfig (as JSON, a subset of YAML) with one cluster (server URL and CA as
  * `certificate-authority-data`), one token user and one context, which is the
  * `current-context`. Replaces the whole file atomically with mode 0600 (it holds
  * a credential); it does not merge into an existing kubeconfig. Creates the
@@ -53,6 +61,7 @@ export async function writeKubeconfig(path: string, opts: KubeconfigOptions): Pr
         cluster: {
           server: opts.server,
           'certificate-authority-data': Buffer.from(opts.caPem, 'utf8').toString('base64'),
+          ...(opts.localSocket ? { extensions: [{ name: LOCAL_SOCKET_EXTENSION, extension: { path: opts.localSocket } }] } : {}),
         },
       },
     ],
@@ -61,5 +70,7 @@ export async function writeKubeconfig(path: string, opts: KubeconfigOptions): Pr
     'current-context': name,
   };
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(path, stringify(doc), 0o600);
+  // JSON, which is YAML too (kubectl and client-node read it as such): the berth CLI
+  // reads it with JSON.parse, ~10 ms sooner per command than with a YAML parser.
+  await writeFileAtomic(path, `${JSON.stringify(doc, null, 2)}\n`, 0o600);
 }

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { parseListen } from './listen.ts';
-import { BERTH_VERSION } from './runtime-kind.ts';
+import { BERTH_VERSION } from './version.ts';
 import { tuneV8ForDaemon } from './v8-tuning.ts';
 import type { RegistryConfig } from '../runtime/cri/types.ts';
 import { parseDockerConfig } from '../runtime/cri/docker-config.ts';

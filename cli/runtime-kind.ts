@@ -1,15 +1,11 @@
 /**
- * Facts the CLI needs before it decides what to load: berth's version and which
- * container runtime the node agent can use here. Kept free of heavy imports so that
+ * Facts the CLI needs before it decides what to load: which container runtime the node agent can use here. Kept free of heavy imports so that
  * `berth server --runtime none` never loads the agent, the controllers or
  * `@kubernetes/client-node`.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { DEFAULT_CONMON } from '../runtime/oci/conmon.ts';
 import { DEFAULT_RUNC } from '../runtime/oci/runc.ts';
-
-/** berth's version, from package.json. */
-export const BERTH_VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** Which runtime the agent drives: the real one, the in-memory fake (tests, benchmarks), or none (no agent). */
 export type RuntimeKind = 'runc' | 'fake' | 'none';

@@ -6,7 +6,8 @@
  * as clients of that same HTTPS endpoint.
  * The test harness starts servers through `startServer` too, so tests run what users run.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
+import http from 'node:http';
 import https from 'node:https';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
@@ -27,8 +28,8 @@ import { GarbageCollector } from '../api/gc/garbage-collector.ts';
 import { RESOURCES } from '../api/registry/resources.ts';
 import { resourcePrefix } from '../api/registry/keys.ts';
 import { ensurePki } from './pki.ts';
-import { parseListen } from './listen.ts';
-import { adminKubeconfigPath, writeKubeconfig } from './kubeconfig.ts';
+import { listenUnix, parseListen } from './listen.ts';
+import { adminKubeconfigPath, localSocketPath, writeKubeconfig } from './kubeconfig.ts';
 import { createLogger } from './logger.ts';
 import type { ApiClient } from '../controllers/framework/index.ts';
 import type { ImageService, RegistryConfig, RuntimeService } from '../runtime/cri/index.ts';
@@ -88,6 +89,8 @@ export interface RunningServer {
   /** `https://127.0.0.1:PORT`. */
   readonly url: string;
   readonly port: number;
+  /** The Unix socket serving the same API (`<dataDir>/api.sock`); undefined when it could not be made. */
+  readonly localSocket?: string;
   readonly kubeconfigPath: string;
   readonly caPem: string;
   readonly token: string;
@@ -197,9 +200,21 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   const actualPort = (server.address() as AddressInfo).port;
   const url = `https://${host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host}:${actualPort}`;
+  // The same API on a Unix socket in the data directory, for clients on this machine
+  // (the CLI, this process's controllers and agent): the same authentication, no TLS —
+  // a TLS context and handshake are most of a short CLI command's time on the wire.
+  const localServer = http.createServer({ keepAliveTimeout: 65_000 }, api.app);
+  localServer.requestTimeout = 0;
+  localServer.on('upgrade', streams.handleUpgrade);
+  const socketPath = localSocketPath(opts.dataDir);
+  const serving = await listenUnix(localServer, socketPath).then(
+    (ok) => ok || (logger.warn({ socketPath }, 'the data directory path is too long for a Unix socket: clients use HTTPS'), false),
+    (err: unknown) => (logger.warn({ err, socketPath }, 'cannot serve the local socket: clients use HTTPS'), false),
+  );
+  const localSocket = serving ? socketPath : undefined;
   const kubeconfigPath = adminKubeconfigPath(opts.dataDir);
-  await writeKubeconfig(kubeconfigPath, { server: url, caPem: pki.caCertPem, token: pki.adminToken });
-  logger.info({ url, kubeconfig: kubeconfigPath, dataDir: opts.dataDir }, 'berth server is serving');
+  await writeKubeconfig(kubeconfigPath, { server: url, caPem: pki.caCertPem, token: pki.adminToken, ...(localSocket ? { localSocket } : {}) });
+  logger.info({ url, ...(localSocket ? { localSocket } : {}), kubeconfig: kubeconfigPath, dataDir: opts.dataDir }, 'berth server is serving');
 
   // Controllers and agent are API clients like any other, over the same HTTPS endpoint.
   // They (and @kubernetes/client-node) are loaded only when they run: an API-only server stays small.
@@ -208,7 +223,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let client: ApiClient | undefined;
   const apiClient = async (): Promise<ApiClient> => {
     const { clientFromKubeconfigFile } = await import('../controllers/framework/kubeconfig.ts');
-    return (client ??= clientFromKubeconfigFile(kubeconfigPath, { fieldManager: 'berth-server' }));
+    return (client ??= clientFromKubeconfigFile(kubeconfigPath, { fieldManager: 'berth-server', ...(localSocket ? { socketPath: localSocket } : {}) }));
   };
   let controllers: RunningControllers | undefined;
   let nodeRuntime: NodeRuntime | undefined;
@@ -225,11 +240,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   };
   const stopServing = async () => {
     api.shutdown();
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
-      setTimeout(() => server.closeAllConnections(), 2_000).unref();
-    });
+    await Promise.all(
+      [server, localServer].map((s) =>
+        new Promise<void>((resolve) => {
+          if (!s.listening) return resolve();
+          s.close(() => resolve());
+          s.closeIdleConnections();
+          setTimeout(() => s.closeAllConnections(), 2_000).unref();
+        }),
+      ),
+    );
+    if (localSocket) await rm(localSocket, { force: true });
     await gc.stop();
     await registry.close();
     await log.close();
@@ -253,6 +274,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         images: nodeRuntime.images,
         buildLogDir: nodeRuntime.buildLogDir,
         listen: '127.0.0.1:0',
+        localSocket: join(opts.dataDir, 'agent.sock'),
         tls: { cert: pki.serverCertPem, key: pki.serverKeyPem },
         caPem: pki.caCertPem,
         logger,
@@ -283,6 +305,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   return {
     url,
     port: actualPort,
+    ...(localSocket ? { localSocket } : {}),
     kubeconfigPath,
     caPem: pki.caCertPem,
     token: pki.adminToken,

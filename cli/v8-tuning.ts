@@ -5,7 +5,10 @@
  * with no loss of API throughput (bench/README.md). Must run before the heap grows,
  * i.e. first thing in a command; flags set later do not shrink what has grown.
  */
-import v8 from 'node:v8';
+import { createRequire } from 'node:module';
+
+// Loaded when a daemon starts, not by every CLI command (node:v8 pulls in perf_hooks and more).
+const requireBuiltin = createRequire(import.meta.url);
 
 let tuned = false;
 
@@ -13,5 +16,5 @@ let tuned = false;
 export function tuneV8ForDaemon(): void {
   if (tuned || process.env.BERTH_V8_DEFAULTS === '1') return;
   tuned = true;
-  v8.setFlagsFromString('--optimize-for-size');
+  (requireBuiltin('node:v8') as typeof import('node:v8')).setFlagsFromString('--optimize-for-size');
 }

@@ -16,6 +16,11 @@ export interface NodeEndpoint {
   readonly ca?: string;
   /** Bearer token the agent accepts from the API server. */
   readonly token: string;
+  /**
+   * A Unix socket of the same stream server in plain HTTP (an agent on this machine,
+   * as in `berth server`): dialled instead of `url`, with no TLS handshake per stream.
+   */
+  readonly socketPath?: string;
 }
 
 /** Finds the stream server of a node by its name; undefined when the node has none (yet). */
@@ -56,7 +61,7 @@ export function storeDialNode(opts: StoreDialNodeOptions): DialNode {
 
 /**
  * Starts a request (`GET` unless `method` says otherwise) of `pathAndQuery` on the node's stream server with its bearer token
- * (and `headers`, e.g. a WebSocket upgrade's); HTTP or HTTPS by the endpoint's URL.
+ * (and `headers`, e.g. a WebSocket upgrade's); HTTP or HTTPS by the endpoint's URL, plain HTTP over its local socket if it has one.
  * The caller listens for `response`/`upgrade`/`error` and calls `end()`.
  */
 export function requestNode(endpoint: NodeEndpoint, pathAndQuery: string, headers: http.OutgoingHttpHeaders = {}, method = 'GET'): http.ClientRequest {
@@ -68,6 +73,10 @@ export function requestNode(endpoint: NodeEndpoint, pathAndQuery: string, header
     agent: false,
     ...(endpoint.ca ? { ca: endpoint.ca } : {}),
   };
+  if (endpoint.socketPath) {
+    url.protocol = 'http:';
+    return http.request(url, { ...options, socketPath: endpoint.socketPath });
+  }
   return url.protocol === 'https:' ? https.request(url, options) : http.request(url, options);
 }
 

@@ -4,11 +4,10 @@
  * kubeconfig `berth server` writes in its default data directory, else
  * `~/.kube/config`; `--context` picks a context and `-n/--namespace` overrides its
  * namespace. The CLI is an API client only: everything goes through `ApiClient`
- * or, for streams (logs, registry uploads), HTTPS with the same credentials.
+ * — its typed calls, or raw streams (logs, uploads) with the same credentials.
  */
 import { existsSync } from 'node:fs';
-import http, { type IncomingMessage } from 'node:http';
-import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -106,7 +105,8 @@ function withDebug(client: ApiClient, debug: (msg: string) => void): ApiClient {
 /** Opens a connection as the flags say. Throws with a clear message when no kubeconfig or context is usable. */
 export function connect(flags: ConnectionFlags): Connection {
   const debug = (msg: string) => {
-    if (flags.debug) process.stderr.write(`berth: debug: ${msg}\n`);
+    // Prefixed with the time since the process started: where a slow command spends it.
+    if (flags.debug) process.stderr.write(`berth: debug: [${performance.now().toFixed(0).padStart(4)} ms] ${msg}\n`);
   };
   const source = kubeconfigSource(flags);
   let access: KubeconfigAccess;
@@ -121,52 +121,19 @@ export function connect(flags: ConnectionFlags): Connection {
   debug(`kubeconfig ${source.path}, context ${access.context}, server ${cluster.server}, namespace ${namespace}${access.needsClientNode ? ' (auth through client-node)' : ''}`);
   const raw = new ApiClient({ kubeConfig: access, fieldManager: 'berth-cli' });
   const client = flags.debug ? withDebug(raw, debug) : raw;
-  const server = new URL(cluster.server);
-  let agent: http.Agent | undefined;
+  if (raw.via.startsWith('unix:')) debug(`via the server's local socket ${raw.via.slice('unix:'.length)}`);
 
   const request = async (method: string, path: string, opts: RawRequestOptions = {}): Promise<IncomingMessage> => {
-    const o: https.RequestOptions = {};
-    await access.applyToHTTPSOptions(o);
-    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
-    for (const [k, v] of Object.entries(o.headers ?? {})) if (v !== undefined) headers[k] = String(v);
-    const mod = server.protocol === 'http:' ? http : https;
-    agent ??= server.protocol === 'http:' ? new http.Agent({ keepAlive: true }) : new https.Agent({ keepAlive: true, ...(o.ca ? { ca: o.ca } : {}), ...(o.cert ? { cert: o.cert } : {}), ...(o.key ? { key: o.key } : {}), ...(o.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}) });
-    const url = new URL(server.pathname.replace(/\/$/, '') + path, server);
     const t0 = performance.now();
-    debug(`→ ${method} ${url.pathname}${url.search}`);
-    return new Promise<IncomingMessage>((resolve, reject) => {
-      const req = mod.request(url, { method, headers, agent, ...(opts.signal ? { signal: opts.signal } : {}) }, (res) => {
-        debug(`← ${res.statusCode} ${method} ${url.pathname} (${(performance.now() - t0).toFixed(0)} ms)`);
-        if ((res.statusCode ?? 500) < 400) return resolve(res);
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let body: unknown = text;
-          try {
-            body = JSON.parse(text);
-          } catch {
-            // plain text
-          }
-          reject(ApiStatusError.fromResponse(res.statusCode ?? 500, body, `${method} ${url.pathname}`));
-        });
-      });
-      req.on('error', reject);
-      if (opts.body === undefined) req.end();
-      else if (Buffer.isBuffer(opts.body)) req.end(opts.body);
-      else {
-        const body = opts.body;
-        void (async () => {
-          try {
-            for await (const chunk of body) if (!req.write(chunk)) await new Promise((r) => req.once('drain', r));
-            req.end();
-          } catch (err) {
-            req.destroy(err as Error);
-          }
-        })();
-      }
-    });
+    debug(`→ ${method} ${path}`);
+    try {
+      const res = await raw.stream(method, path, opts);
+      debug(`← ${res.statusCode} ${method} ${path.split('?')[0]} (${(performance.now() - t0).toFixed(0)} ms)`);
+      return res;
+    } catch (err) {
+      debug(`← ${method} ${path.split('?')[0]} failed: ${(err as Error).message} (${(performance.now() - t0).toFixed(0)} ms)`);
+      throw err;
+    }
   };
 
   return {
@@ -177,10 +144,7 @@ export function connect(flags: ConnectionFlags): Connection {
     server: cluster.server,
     debug,
     request,
-    close: () => {
-      raw.close();
-      agent?.destroy();
-    },
+    close: () => raw.close(),
   };
 }
 

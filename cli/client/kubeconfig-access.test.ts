@@ -2,8 +2,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { KubeconfigAccess } from './kubeconfig-access.ts';
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KubeconfigAccess, LOCAL_SOCKET_EXTENSION } from './kubeconfig-access.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'berth-kubeconfig-access-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -74,5 +75,45 @@ users: [{name: plug, user: {exec: {apiVersion: client.authentication.k8s.io/v1, 
     expect(() => KubeconfigAccess.load({ kind: 'file', path: p }, 'nope')).toThrow('context "nope" not found in the kubeconfig (e, noserver)');
     expect(() => KubeconfigAccess.load({ kind: 'file', path: p }, 'noserver')).toThrow(/cluster "none" has no server/);
     expect(() => KubeconfigAccess.load({ kind: 'file', path: file('e/config', 'clusters: [\n') })).toThrow(/not a kubeconfig/);
+  });
+
+  it('reads a JSON kubeconfig (as berth server writes it) and says so when it is malformed', () => {
+    const doc = { 'current-context': 'j', contexts: [{ name: 'j', context: { cluster: 'c', user: 'u' } }], clusters: [{ name: 'c', cluster: { server: 'https://h:1' } }], users: [{ name: 'u', user: { token: 't' } }] };
+    expect(KubeconfigAccess.load({ kind: 'file', path: file('j/config', JSON.stringify(doc, null, 2)) }).getCurrentCluster().server).toBe('https://h:1');
+    expect(() => KubeconfigAccess.load({ kind: 'file', path: file('j/bad', '{"clusters": [') })).toThrow(/j\/bad: not a kubeconfig/);
+  });
+
+  describe('the local socket a cluster extension names', () => {
+    const socketDir = mkdtempSync(join(tmpdir(), 'bks-'));
+    const socket = join(socketDir, 'api.sock');
+    const server = net.createServer();
+    beforeAll(() => new Promise<void>((resolve) => server.listen(socket, resolve)));
+    afterAll(async () => {
+      await new Promise((resolve) => server.close(resolve));
+      rmSync(socketDir, { recursive: true, force: true });
+    });
+    const load = (name: string, server: string, path: string) =>
+      KubeconfigAccess.load({
+        kind: 'file',
+        path: file(`s/${name}`, JSON.stringify({
+          'current-context': 'x',
+          contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+          clusters: [{ name: 'c', cluster: { server, extensions: [{ name: LOCAL_SOCKET_EXTENSION, extension: { path } }] } }],
+          users: [{ name: 'u', user: { token: 't' } }],
+        })),
+      });
+
+    it('is used when the server is on loopback and the socket exists here', () => {
+      expect(load('ok', 'https://127.0.0.1:7443', socket).localSocketPath()).toBe(socket);
+      expect(load('localhost', 'https://localhost:7443', socket).localSocketPath()).toBe(socket);
+      expect(load('v6', 'https://[::1]:7443', socket).localSocketPath()).toBe(socket);
+    });
+
+    it('is not used for a server elsewhere, a missing socket or a file that is not a socket', () => {
+      expect(load('remote', 'https://10.0.0.5:7443', socket).localSocketPath()).toBeUndefined();
+      expect(load('missing', 'https://127.0.0.1:7443', join(socketDir, 'gone.sock')).localSocketPath()).toBeUndefined();
+      expect(load('plain', 'https://127.0.0.1:7443', file('s/not-a-socket', '')).localSocketPath()).toBeUndefined();
+      expect(KubeconfigAccess.load({ kind: 'file', path: file('s/none', 'current-context: x\ncontexts: [{name: x, context: {cluster: c}}]\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\n') }).localSocketPath()).toBeUndefined();
+    });
   });
 });

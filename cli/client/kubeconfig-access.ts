@@ -8,8 +8,13 @@
  * most kubeconfigs use: CA, client certificate and key, bearer token or token file,
  * basic auth. Users with an `exec` or `auth-provider` plugin are handed to client-node
  * (loaded then, once), so every kubeconfig kubectl accepts still works.
+ *
+ * A cluster written by `berth server` carries the extension `LOCAL_SOCKET_EXTENSION`,
+ * the path of the server's Unix socket; when the server URL is on this machine
+ * (a loopback address) and that socket exists, the CLI talks to it in plain HTTP,
+ * as the Docker CLI talks to /var/run/docker.sock (kubectl ignores the extension).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type https from 'node:https';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -17,7 +22,8 @@ import { parse } from 'yaml';
 import type { ClusterAccess } from '../../controllers/framework/cluster-access.ts';
 
 type Named<T> = { readonly name: string } & T;
-interface RawCluster { readonly server?: string; readonly 'certificate-authority'?: string; readonly 'certificate-authority-data'?: string; readonly 'insecure-skip-tls-verify'?: boolean; readonly 'tls-server-name'?: string; readonly 'proxy-url'?: string }
+interface RawExtension { readonly name?: string; readonly extension?: { readonly path?: unknown } }
+interface RawCluster { readonly extensions?: readonly RawExtension[]; readonly server?: string; readonly 'certificate-authority'?: string; readonly 'certificate-authority-data'?: string; readonly 'insecure-skip-tls-verify'?: boolean; readonly 'tls-server-name'?: string; readonly 'proxy-url'?: string }
 interface RawUser {
   readonly 'client-certificate'?: string; readonly 'client-certificate-data'?: string;
   readonly 'client-key'?: string; readonly 'client-key-data'?: string;
@@ -26,6 +32,9 @@ interface RawUser {
   readonly exec?: unknown; readonly 'auth-provider'?: unknown;
 }
 interface RawContext { readonly cluster?: string; readonly user?: string; readonly namespace?: string }
+
+/** Name of the kubeconfig cluster extension that holds `{ path }` of a berth server's local Unix socket. */
+export const LOCAL_SOCKET_EXTENSION = 'berth.dev/local-socket';
 
 /** One entry of a kubeconfig list, with the directory of the file that held it. */
 interface Found<T> { readonly value: T; readonly dir: string }
@@ -75,7 +84,7 @@ export class KubeconfigAccess implements ClusterAccess {
       read++;
       let doc: { clusters?: Named<{ cluster?: RawCluster }>[]; users?: Named<{ user?: RawUser }>[]; contexts?: Named<{ context?: RawContext }>[]; 'current-context'?: string } | null;
       try {
-        doc = parse(text) as typeof doc;
+        doc = (isJson(text) ? JSON.parse(text) : parse(text)) as typeof doc;
       } catch (err) {
         throw new Error(`${file}: not a kubeconfig: ${(err as Error).message.split('\n')[0]}`);
       }
@@ -103,6 +112,20 @@ export class KubeconfigAccess implements ClusterAccess {
 
   getCurrentCluster(): { readonly server: string; readonly skipTLSVerify: boolean } {
     return { server: this.cluster.value.server!, skipTLSVerify: this.cluster.value['insecure-skip-tls-verify'] === true };
+  }
+
+  /** The cluster's `LOCAL_SOCKET_EXTENSION` socket, when its server is on loopback and the socket exists here. */
+  localSocketPath(): string | undefined {
+    const ext = this.cluster.value.extensions?.find((e) => e?.name === LOCAL_SOCKET_EXTENSION)?.extension;
+    if (typeof ext?.path !== 'string' || !ext.path) return undefined;
+    const host = new URL(this.cluster.value.server!).hostname;
+    if (!LOOPBACK.test(host)) return undefined;
+    const path = absolute(ext.path, this.cluster.dir);
+    try {
+      return statSync(path).isSocket() ? path : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   async applyToHTTPSOptions(opts: https.RequestOptions): Promise<void> {
@@ -134,6 +157,12 @@ export class KubeconfigAccess implements ClusterAccess {
     return this.clientNode;
   }
 }
+
+/** A kubeconfig in JSON (as `berth server` writes it) is read with JSON.parse: the YAML parser costs a command ~10 ms. */
+const isJson = (text: string): boolean => text.trimStart().startsWith('{');
+
+/** Hosts of this machine: 127.0.0.0/8, ::1, localhost. */
+const LOOPBACK = /^(127(\.\d{1,3}){3}|\[::1\]|localhost)$/;
 
 const absolute = (p: string, dir: string): string => (isAbsolute(p) ? p : resolve(dir, p));
 

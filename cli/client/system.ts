@@ -5,7 +5,7 @@
 import type { Node } from '../../api/types/index.ts';
 import { Node as NodeKind } from '../../controllers/framework/resource-kind.ts';
 import { Container as ContainerKind, Image as ImageKind } from '../../controllers/framework/resource-kind.ts';
-import { BERTH_VERSION } from '../runtime-kind.ts';
+import { BERTH_VERSION } from '../version.ts';
 import { readBody, type Connection } from './connection.ts';
 
 /** `version`: client and server blocks as Docker prints them. */

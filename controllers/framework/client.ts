@@ -4,8 +4,11 @@
  * berth's CRDs), maps error responses to `ApiStatusError`, and records each write's
  * resourceVersion in `writes` for the controller's read-your-writes wait.
  */
+import type { IncomingMessage } from 'node:http';
 import type { DeleteOptions, KubeList, KubeObject } from '../../api/types/index.ts';
-import { KubeTransport, type RawWatchEvent, type WatchStream } from './internal/transport.ts';
+import { KubeTransport, type RawWatchEvent, type StreamRequest, type WatchStream } from './internal/transport.ts';
+
+export type { StreamRequest } from './internal/transport.ts';
 import { deepEqual } from './internal/deep-equal.ts';
 import {
   apiVersionOf,
@@ -26,6 +29,12 @@ export interface ApiClientOptions {
   readonly kinds?: readonly ResourceKind[];
   /** Per-request timeout. Default 30 s. */
   readonly requestTimeoutMs?: number;
+  /**
+   * A Unix socket serving the same API (`berth server`'s `<dataDir>/api.sock`) to send
+   * requests to instead of the server URL, in plain HTTP with the same credentials.
+   * Default: the one `kubeConfig.localSocketPath()` names, if any.
+   */
+  readonly socketPath?: string;
 }
 
 /** Options every call accepts. */
@@ -98,7 +107,7 @@ export class ApiClient {
   private readonly timeoutMs: number | undefined;
 
   constructor(opts: ApiClientOptions) {
-    this.transport = new KubeTransport(opts.kubeConfig);
+    this.transport = new KubeTransport(opts.kubeConfig, opts.socketPath ?? opts.kubeConfig.localSocketPath?.());
     this.fieldManager = opts.fieldManager ?? 'berth-controllers';
     this.kinds = [...KNOWN_KINDS, ...(opts.kinds ?? [])];
     this.timeoutMs = opts.requestTimeoutMs;
@@ -108,6 +117,20 @@ export class ApiClient {
   /** Where and as whom this client connects. */
   get kubeConfig(): ClusterAccess {
     return this.transport.kubeConfig;
+  }
+
+  /** How requests travel, for messages: `unix:<socket>` or the server's origin. */
+  get via(): string {
+    return this.transport.via;
+  }
+
+  /**
+   * One raw request (logs, uploads, downloads) with this client's credentials and
+   * connection; resolves once the response headers arrive. HTTP ≥ 400 rejects with
+   * `ApiStatusError`.
+   */
+  stream(method: string, path: string, req: StreamRequest = {}): Promise<IncomingMessage> {
+    return this.transport.stream(method, path, req);
   }
 
   /** Reads one object. Rejects with NotFound when it does not exist. */

@@ -1,5 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { onTestFinished, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { AttachStreams, ContainerConfig, ContainerId, ExecRequest, ExecStreams } from '../../runtime/cri/types.ts';
@@ -12,6 +15,7 @@ const TOKEN = 'agent-secret';
 interface Fixture {
   readonly runtime: FakeRuntimeService;
   readonly base: string;
+  readonly agent: ReturnType<typeof createStreamServer>;
   /** Runtime exec sessions opened through the server, for checking resize and kill. */
   readonly execs: { req: ExecRequest; streams: ExecStreams; resizes: [number, number][]; startedAtMs: number }[];
   /** Runtime attach sessions opened through the server. */
@@ -44,6 +48,7 @@ async function startAgent(options: { firstResizeWaitMs?: number } = {}): Promise
   return {
     runtime,
     base,
+    agent,
     execs,
     attaches,
     async run(name, script, config = {}) {
@@ -186,6 +191,31 @@ describe('stream server: logs', () => {
     const res = await get(`${f.base}${url}`, token);
     expect(res.status).toBe(status);
     expect(res.body).toMatchObject({ kind: 'Status', status: 'Failure', reason, code: status });
+  });
+});
+
+describe('stream server: local socket', () => {
+  it('serves the same streams in plain HTTP on its local server, with the same token', async () => {
+    const f = await startAgent();
+    const dir = mkdtempSync(join(tmpdir(), 'bss-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const socket = join(dir, 'agent.sock');
+    await new Promise<void>((r) => f.agent.localServer.listen(socket, r));
+    await f.run('web', 'echo hello; sleep 3600');
+    const viaSocket = (token: string | null) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        http
+          .get({ socketPath: socket, path: '/containers/default/web/log', headers: token ? { authorization: `Bearer ${token}` } : {} }, (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          })
+          .on('error', reject);
+      });
+    await vi.waitFor(async () => expect(await viaSocket(TOKEN)).toEqual({ status: 200, text: 'hello\n' }));
+    expect((await viaSocket(null)).status).toBe(401);
+    await f.agent.close();
+    expect(f.agent.localServer.listening).toBe(false);
   });
 });
 

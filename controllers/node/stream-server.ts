@@ -64,6 +64,11 @@ export interface StreamServerOptions {
 export interface StreamServer {
   /** Not yet listening: the caller calls `server.listen(...)`. */
   readonly server: http.Server | https.Server;
+  /**
+   * The same streams in plain HTTP, for an API server on this machine to reach over a
+   * Unix socket (no TLS hop); not listening unless the caller makes it listen.
+   */
+  readonly localServer: http.Server;
   /** Ends every open log stream and exec session (killing the exec'd processes), then closes the server. */
   close(): Promise<void>;
 }
@@ -144,10 +149,13 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
     void serveHttp(req, res).catch((err) => replyError(res, err));
   };
   const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : http.createServer(handler);
-  server.requestTimeout = 0; // followed logs are long
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    void serveUpgrade(req, socket, head).catch((err) => rejectUpgrade(socket, err));
-  });
+  const localServer = http.createServer(handler);
+  for (const s of [server, localServer]) {
+    s.requestTimeout = 0; // followed logs are long
+    s.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      void serveUpgrade(req, socket, head).catch((err) => rejectUpgrade(socket, err));
+    });
+  }
 
   function authorize(req: IncomingMessage): void {
     const m = /^bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
@@ -339,14 +347,20 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
 
   return {
     server,
+    localServer,
     close: async () => {
       for (const s of sessions) s.abort();
       for (const r of logStreams) r.destroy();
       wss.close();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await Promise.all(
+        [server, localServer].map((s) =>
+          new Promise<void>((resolve) => {
+            if (!s.listening) return resolve();
+            s.close(() => resolve());
+            s.closeAllConnections();
+          }),
+        ),
+      );
     },
   };
 }

@@ -1,5 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { KubeTransport } from './transport.ts';
@@ -82,5 +85,50 @@ describe('KubeTransport', () => {
     await vi.waitFor(() => expect(events).toEqual([{ q: '/w/open?resourceVersion=7&watch=true' }]));
     open.abort();
     expect(await open.done).toBeNull();
+  });
+
+  it('goes over the local socket when given one: requests, raw streams and watches in plain HTTP with the same credentials', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bkt-'));
+    const socket = join(dir, 'api.sock');
+    const seen: string[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push(`${req.method} ${req.url} ${req.headers.authorization} ${req.headers.host}`);
+      if (req.url?.startsWith('/w')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return void res.end(`${JSON.stringify({ type: 'ADDED', object: { n: 1 } })}\n`);
+      }
+      if (req.url === '/missing') return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","message":"nope","code":404}');
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c));
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ body })));
+    });
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    const kc = new KubeConfig();
+    // The URL names a TLS server nobody serves: every byte must go to the socket.
+    kc.loadFromOptions({ clusters: [{ name: 'c', server: 'https://127.0.0.1:1' }], users: [{ name: 'u', token: 'tok' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+    const t = new KubeTransport(kc, socket);
+    onTestFinished(async () => {
+      t.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
+    });
+    expect(t.via).toBe(`unix:${socket}`);
+    await expect(t.request('POST', '/r', { body: { a: 1 } })).resolves.toEqual({ body: '{"a":1}' });
+    const res = await t.stream('PUT', '/s', { body: Buffer.from('raw'), headers: { 'content-type': 'application/octet-stream' } });
+    let text = '';
+    for await (const c of res) text += String(c);
+    expect(JSON.parse(text)).toEqual({ body: 'raw' });
+    await expect(t.stream('GET', '/missing')).rejects.toMatchObject({ code: 404, reason: 'NotFound' });
+    const events: unknown[] = [];
+    const w = await t.watch('/w', {}, (e) => events.push(e.object));
+    expect(await w.done).toBeNull();
+    expect(events).toEqual([{ n: 1 }]);
+    expect(seen).toEqual([
+      'POST /r Bearer tok 127.0.0.1:1',
+      'PUT /s Bearer tok 127.0.0.1:1',
+      'GET /missing Bearer tok 127.0.0.1:1',
+      'GET /w?watch=true Bearer tok 127.0.0.1:1',
+    ]);
   });
 });

@@ -2,11 +2,14 @@
  * HTTP to the API server as a kubeconfig describes it: server URL, CA, client
  * certificates and bearer tokens all come from the `ClusterAccess`
  * (`@kubernetes/client-node`'s `KubeConfig`, or the CLI's lean kubeconfig reader);
- * requests and watches (newline-delimited JSON, as the API streams them) go over
- * one keep-alive agent.
+ * requests, raw streams and watches (newline-delimited JSON, as the API streams them)
+ * go over one keep-alive agent — or, when the `ClusterAccess` names a local socket of
+ * the same server, over that socket without TLS (the cost of a Node TLS context and
+ * handshake is most of a short CLI command's time on the wire).
  */
-import http from 'node:http';
-import https from 'node:https';
+import http, { type IncomingMessage } from 'node:http';
+import type https from 'node:https';
+import { createRequire } from 'node:module';
 import { ApiStatusError } from '../api-status-error.ts';
 import type { ClusterAccess } from '../cluster-access.ts';
 
@@ -17,6 +20,14 @@ export interface TransportRequest {
   readonly signal?: AbortSignal;
   /** Gives up after this long. Default 30 s. */
   readonly timeoutMs?: number;
+}
+
+/** A raw request: the caller reads the response body as it streams. */
+export interface StreamRequest {
+  readonly headers?: Readonly<Record<string, string>>;
+  /** A whole body, or chunks sent with back-pressure. */
+  readonly body?: Buffer | AsyncIterable<Uint8Array>;
+  readonly signal?: AbortSignal;
 }
 
 /** One watch stream: `done` settles when it ends (null: the server ended it cleanly). */
@@ -33,22 +44,37 @@ export interface RawWatchEvent {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
+// node:https (and TLS with it) is loaded on the first HTTPS request: a CLI command
+// over the local socket never needs it, and loading it costs ~5 ms of start-up.
+const requireBuiltin = createRequire(import.meta.url);
+let httpsModule: typeof https | undefined;
+const loadHttps = (): typeof https => (httpsModule ??= requireBuiltin('node:https') as typeof https);
+
 /** Sends requests and opens watches against the kubeconfig's current cluster. */
 export class KubeTransport {
   private agent: http.Agent | undefined;
   private readonly server: URL;
+  /** The local socket requests go to instead of the server URL's host; undefined: the URL. */
+  readonly socketPath: string | undefined;
 
-  constructor(readonly kubeConfig: ClusterAccess) {
+  /** `socketPath` defaults to the local socket the `ClusterAccess` names, if any. */
+  constructor(readonly kubeConfig: ClusterAccess, socketPath: string | undefined = kubeConfig.localSocketPath?.()) {
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new TypeError('kubeconfig has no current cluster');
     this.server = new URL(cluster.server);
     if (this.server.protocol === 'http:' && !cluster.skipTLSVerify)
       throw new TypeError('kubeconfig: http:// servers need skipTLSVerify: true');
+    this.socketPath = socketPath;
+  }
+
+  /** How requests travel, for messages: `unix:/var/lib/berth/api.sock` or the server URL. */
+  get via(): string {
+    return this.socketPath ? `unix:${this.socketPath}` : this.server.origin;
   }
 
   /** Sends one request; resolves with the parsed JSON body, rejects with `ApiStatusError` on HTTP ≥ 400. */
   async request<T>(method: string, path: string, req: TransportRequest = {}): Promise<T> {
-    const { url, headers, agent } = await this.prepare(path, req.query);
+    const { url, headers, options } = await this.prepare(path, req.query);
     let payload: Buffer | undefined;
     if (req.body !== undefined) {
       payload = Buffer.from(JSON.stringify(req.body));
@@ -57,13 +83,12 @@ export class KubeTransport {
     }
     const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const what = `${method} ${url.pathname}`;
-    const mod = url.protocol === 'http:' ? http : https;
     const callerSignal = req.signal;
     // A timer and one listener, not AbortSignal.timeout + AbortSignal.any: those cost more
     // than the rest of a request's client side and keep garbage alive until a full GC.
     return new Promise<T>((resolve, reject) => {
       if (callerSignal?.aborted) return reject(abortError(callerSignal.reason));
-      const r = mod.request(url, { method, headers, agent }, (res) => {
+      const r = this.module.request(url, { ...options, method, headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', fail);
@@ -105,8 +130,7 @@ export class KubeTransport {
    * when the connection fails, and with null after `abort()`.
    */
   async watch(path: string, query: Record<string, string | number | boolean | undefined>, onEvent: (e: RawWatchEvent) => void): Promise<WatchStream> {
-    const { url, headers, agent } = await this.prepare(path, { ...query, watch: true });
-    const mod = url.protocol === 'http:' ? http : https;
+    const { url, headers, options } = await this.prepare(path, { ...query, watch: true });
     let settle!: (e: Error | null) => void;
     let settled = false;
     const done = new Promise<Error | null>((r) => (settle = (e) => {
@@ -117,7 +141,7 @@ export class KubeTransport {
     let aborted = false;
     let answered!: () => void;
     const answer = new Promise<void>((r) => (answered = r));
-    const r = mod.request(url, { method: 'GET', headers, agent }, (res) => {
+    const r = this.module.request(url, { ...options, method: 'GET', headers }, (res) => {
       answered();
       const code = res.statusCode ?? 0;
       res.setEncoding('utf8');
@@ -166,8 +190,44 @@ export class KubeTransport {
     };
   }
 
-  /** The URL, headers (credentials, `accept`) and agent of a request to `path`. */
-  private async prepare(path: string, query: Record<string, string | number | boolean | undefined> = {}): Promise<{ url: URL; headers: Record<string, string>; agent: http.Agent }> {
+  /**
+   * Sends one request and resolves with the response once its headers arrive, for the
+   * caller to stream (logs, uploads). HTTP ≥ 400 rejects with `ApiStatusError` (the
+   * body read). No timeout: streams are long; abort with `signal`.
+   */
+  async stream(method: string, path: string, req: StreamRequest = {}): Promise<IncomingMessage> {
+    const { url, headers, options } = await this.prepare(path);
+    const what = `${method} ${url.pathname}`;
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      const r = this.module.request(url, { ...options, method, headers: { ...headers, ...req.headers }, ...(req.signal ? { signal: req.signal } : {}) }, (res) => {
+        const code = res.statusCode ?? 0;
+        if (code >= 200 && code < 400) return resolve(res);
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => reject(ApiStatusError.fromResponse(code, parseOrText(Buffer.concat(chunks).toString('utf8')), what)));
+      });
+      r.on('error', reject);
+      const body = req.body;
+      if (body === undefined || Buffer.isBuffer(body)) return void r.end(body);
+      void (async () => {
+        try {
+          for await (const chunk of body) if (!r.write(chunk)) await new Promise((d) => r.once('drain', d));
+          r.end();
+        } catch (err) {
+          r.destroy(err as Error);
+        }
+      })();
+    });
+  }
+
+  /** `http` over the local socket or for an `http:` server, else `https`. */
+  private get module(): typeof http | typeof https {
+    return this.socketPath || this.server.protocol === 'http:' ? http : loadHttps();
+  }
+
+  /** The URL, headers (credentials, `accept`) and connection options (agent, socket) of a request to `path`. */
+  private async prepare(path: string, query: Record<string, string | number | boolean | undefined> = {}): Promise<{ url: URL; headers: Record<string, string>; options: http.RequestOptions }> {
     const url = new URL(this.server.pathname.replace(/\/$/, '') + path, this.server);
     for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
     const opts: https.RequestOptions = {};
@@ -175,7 +235,8 @@ export class KubeTransport {
     const headers: Record<string, string> = { accept: 'application/json' };
     for (const [k, v] of Object.entries(opts.headers ?? {})) if (v !== undefined) headers[k] = String(v);
     if (opts.auth) headers.authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
-    return { url, headers, agent: this.agentFor(opts) };
+    if (this.socketPath) url.protocol = 'http:';
+    return { url, headers, options: { agent: this.agentFor(opts), ...(this.socketPath ? { socketPath: this.socketPath } : {}) } };
   }
 
   /** Closes idle keep-alive sockets. */
@@ -186,7 +247,7 @@ export class KubeTransport {
 
   private agentFor(opts: https.RequestOptions): http.Agent {
     if (this.agent) return this.agent;
-    if (this.server.protocol === 'http:') this.agent = new http.Agent({ keepAlive: true });
+    if (this.socketPath || this.server.protocol === 'http:') this.agent = new http.Agent({ keepAlive: true });
     else {
       const tls: https.AgentOptions = { keepAlive: true };
       if (opts.ca) tls.ca = opts.ca;
@@ -194,7 +255,7 @@ export class KubeTransport {
       if (opts.key) tls.key = opts.key;
       if (opts.rejectUnauthorized !== undefined) tls.rejectUnauthorized = opts.rejectUnauthorized;
       if (opts.servername) tls.servername = opts.servername;
-      this.agent = new https.Agent(tls);
+      this.agent = new (loadHttps().Agent)(tls);
     }
     return this.agent;
   }
