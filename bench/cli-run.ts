@@ -14,7 +14,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { adminKubeconfigPath } from '../cli/kubeconfig.ts';
+import { adminKubeconfigPath } from '../cli/data-dir.ts';
 import { fmtMs, scaled, type Benchmark, type BenchContext } from './benchmark.ts';
 import { makeTempDir } from './cleanup.ts';
 import { alternateWithPodman, PrivatePodman, whyNoPodman } from './containers-podman.ts';

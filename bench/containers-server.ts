@@ -17,7 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleSync } from '../scripts/bundle.ts';
 import { parse as parseYaml } from 'yaml';
-import { adminKubeconfigPath } from '../cli/kubeconfig.ts';
+import { adminKubeconfigPath } from '../cli/data-dir.ts';
 import type { ApiEndpoint } from './api-client.ts';
 import { onExit, spawnTracked, stopChild } from './cleanup.ts';
 import { readProcessCpuSeconds, readProcessMemory } from './proc.ts';

@@ -10,7 +10,8 @@ import { parse } from 'yaml';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { bearerAuth } from '../api/server/auth.ts';
 import { LOCAL_SOCKET_EXTENSION } from './client/kubeconfig-access.ts';
-import { adminKubeconfigPath, localSocketPath, writeKubeconfig } from './kubeconfig.ts';
+import { adminKubeconfigPath, localSocketPath } from './data-dir.ts';
+import { writeKubeconfig } from './kubeconfig.ts';
 import { ensurePki } from './pki.ts';
 
 const execFileAsync = promisify(execFile);

@@ -3,7 +3,7 @@
  * and the berth CLI.
  */
 import { mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { writeFileAtomic } from '../runtime/atomic-file.ts';
 import { LOCAL_SOCKET_EXTENSION } from './client/kubeconfig-access.ts';
 
@@ -24,12 +24,6 @@ export interface KubeconfigOptions {
    */
   readonly localSocket?: string;
 }
-
-/** Where `berth server` writes the admin kubeconfig: `dataDir/kubeconfig.yaml`. */
-export const adminKubeconfigPath = (dataDir: string): string => join(dataDir, 'kubeconfig.yaml');
-
-/** Where `berth server` serves its API on a Unix socket for this machine: `dataDir/api.sock`. */
-export const localSocketPath = (dataDir: string): string => join(dataDir, 'api.sock');
 
 /**
  * Writes a kubeconfig (as JSON, a subset of YAML) with one cluster (server URL and CA as

@@ -14,6 +14,7 @@ import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { defaultServerDataDir } from './data-dir.ts';
 import { parseListen } from './listen.ts';
 import { BERTH_VERSION } from './version.ts';
 import { tuneV8ForDaemon } from './v8-tuning.ts';
@@ -23,8 +24,6 @@ import { LOG_LEVELS } from './log-levels.ts';
 import type { MetricsListener } from './metrics-listener.ts';
 import { registerClientCommands } from './client/index.ts';
 
-const defaultDataDir = (): string =>
-  process.getuid?.() === 0 ? '/var/lib/berth' : join(process.env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share'), 'berth');
 
 /** `40s`, `2m`, `500ms` or plain seconds, as milliseconds. */
 export function parseDurationMs(v: string): number {
@@ -86,16 +85,32 @@ async function maybeListen(listen: string | undefined, registry: Registry, healt
   return l;
 }
 
-/** Builds the command tree (exported for tests). */
-export function buildProgram(): Command {
-  const program = new Command('berth')
+/**
+ * Builds the command tree (exported for tests). With `only`, the other top-level
+ * commands are not built (their registration calls go to a sink): building all ~60
+ * commands with their options costs every command ~10 ms, a third of `berth run`'s
+ * JavaScript before its first request. `registered` says whether `only` was one.
+ */
+export function buildProgram(only?: string): Command & { registered?: boolean } {
+  const root = new Command('berth')
     .description('Docker-style containers from declarative, Kubernetes-style manifests')
     .version(BERTH_VERSION);
+  let registered = false;
+  const program: Command = only === undefined ? root : new Proxy(root, {
+    get(target, prop, receiver) {
+      if (prop !== 'command') return Reflect.get(target, prop, receiver);
+      return (nameAndArgs: string, ...rest: unknown[]) => {
+        if (nameAndArgs.split(' ')[0] !== only) return SINK;
+        registered = true;
+        return (target.command as (...a: unknown[]) => Command)(nameAndArgs, ...rest);
+      };
+    },
+  });
 
   program
     .command('server')
     .description('run everything in one process: API server (SQLite), controllers, node agent')
-    .option('--data-dir <dir>', 'where the database, PKI, kubeconfig, images and containers live', defaultDataDir())
+    .option('--data-dir <dir>', 'where the database, PKI, kubeconfig, images and containers live', defaultServerDataDir())
     .option('--listen <host:port>', 'address to serve HTTPS on', '127.0.0.1:7443')
     .option('--host <name...>', 'extra DNS names or IPs for the serving certificate')
     .addOption(new Option('--runtime <kind>', 'container runtime of the built-in agent (default: runc as root with runc and conmon installed, else none)').choices(['runc', 'fake', 'none']))
@@ -164,7 +179,7 @@ export function buildProgram(): Command {
     .description("run this machine's node agent: registers the Node and runs the Containers bound to it")
     .requiredOption('--kubeconfig <file>', 'kubeconfig of the API server')
     .option('--node-name <name>', 'name of this machine\'s Node', hostname())
-    .option('--data-dir <dir>', 'where images and containers live', defaultDataDir())
+    .option('--data-dir <dir>', 'where images and containers live', defaultServerDataDir())
     .addOption(new Option('--role <role>', 'spec.role if the agent creates its Node').choices(['manager', 'worker']).default('worker'))
     .addOption(new Option('--runtime <kind>', 'container runtime').choices(['runc', 'fake']).default('runc'))
     .option('--stream-listen <host:port>', 'where the API server reaches this agent for logs, exec and attach (HTTPS)', '127.0.0.1:10250')
@@ -219,7 +234,28 @@ export function buildProgram(): Command {
     });
 
   registerClientCommands(program);
-  return program;
+  return Object.assign(root, only === undefined ? {} : { registered });
+}
+
+/** Absorbs the building of a command that is not run: every call and property is the sink again. */
+const SINK: any = new Proxy(function sink() {}, { get: () => SINK, apply: () => SINK });
+
+/** The options before the verb that take a value (`berth --kubeconfig K -n ns run …`). */
+const GLOBAL_VALUE_OPTIONS = new Set(['--kubeconfig', '--context', '-n', '--namespace']);
+
+/**
+ * The verb of a command line, when it can be run with that verb's branch of the tree
+ * alone: not for help, completion or a version flag (they need the whole tree).
+ */
+export function verbOf(argv: readonly string[]): string | undefined {
+  for (let i = 2; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (GLOBAL_VALUE_OPTIONS.has(a)) i++;
+    else if (a === '--debug' || /^--(kubeconfig|context|namespace)=/.test(a)) continue;
+    else if (a.startsWith('-')) return undefined;
+    else return a === 'help' || a.startsWith('__') ? undefined : a;
+  }
+  return undefined;
 }
 
 export async function main(argv: readonly string[]): Promise<void> {
@@ -228,5 +264,8 @@ export async function main(argv: readonly string[]): Promise<void> {
     if (err.code !== 'EPIPE') throw err;
     process.exit(0);
   });
-  await buildProgram().parseAsync([...argv]);
+  const verb = verbOf(argv);
+  const program = verb === undefined ? undefined : buildProgram(verb);
+  // An unknown verb gets the whole tree, so that commander names the commands there are.
+  await (program?.registered ? program : buildProgram()).parseAsync([...argv]);
 }

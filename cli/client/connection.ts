@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { ApiClient } from '../../controllers/framework/client.ts';
 import { ApiStatusError } from '../../controllers/framework/api-status-error.ts';
-import { adminKubeconfigPath } from '../kubeconfig.ts';
+import { adminKubeconfigPath, defaultServerDataDir } from '../data-dir.ts';
 import { KubeconfigAccess, type KubeconfigSource } from './kubeconfig-access.ts';
 
 /** The connection flags every client verb accepts. */
@@ -22,11 +22,6 @@ export interface ConnectionFlags {
   readonly context?: string;
   readonly namespace?: string;
   readonly debug?: boolean;
-}
-
-/** `berth server`'s default data dir: `/var/lib/berth` as root, else `$XDG_DATA_HOME/berth` (as in `cli/main.ts`). */
-export function defaultServerDataDir(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.()): string {
-  return uid === 0 ? '/var/lib/berth' : join(env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share'), 'berth');
 }
 
 /** Where the kubeconfig comes from, in kubectl's order with berth's own file before `~/.kube/config`. */

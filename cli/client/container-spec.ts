@@ -5,7 +5,6 @@
  * naming the flag, never dropped. Host paths in `-v` and `--mount type=bind` become
  * `spec.bindMounts` (the server accepts only paths under `berth server --allow-bind-mount`).
  */
-import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Container, ContainerPort, ContainerSpec, EnvVar, TmpfsMount, VolumeMount } from '../../api/types/index.ts';
 
@@ -182,7 +181,8 @@ export function generatedName(image: string, suffix: string): string {
   return `${base || 'ctr'}-${suffix}`;
 }
 
-const randomSuffix = () => randomBytes(4).toString('hex').slice(0, 5);
+/** Five hex digits. Math.random, as Docker's name generator uses math/rand: a name, not a secret (and node:crypto costs `run` ~5 ms to load). */
+const randomSuffix = () => Math.floor(Math.random() * 0x100000).toString(16).padStart(5, '0');
 
 /**
  * The Container that `docker run`/`create` with these flags describes. Throws

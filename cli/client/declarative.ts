@@ -17,7 +17,7 @@ import { collectionPath, objectPath, resourceKind, type ResourceKind } from '../
 import { readBody, type Connection } from './connection.ts';
 import { FlagError } from './container-spec.ts';
 import { VerbError } from './containers.ts';
-import { renderObjects, renderTable } from './format.ts';
+import { renderTable } from './format.ts';
 import { WaitTimeoutError, waitForObject } from './wait.ts';
 
 /** The field manager of `berth apply`. */
@@ -525,4 +525,10 @@ export async function waitFor(conn: Connection, args: readonly string[], flags: 
     out(`${qualifiedName(t.r, t.name)} ${f.kind === 'delete' ? 'deleted' : 'condition met'}\n`);
   }
   return 0;
+}
+
+/** `-o json|yaml` of declarative verbs: one object as is, several as a `List`. */
+export function renderObjects(output: 'json' | 'yaml', objects: readonly unknown[]): string {
+  const doc = objects.length === 1 ? objects[0] : { apiVersion: 'v1', kind: 'List', items: objects };
+  return output === 'json' ? `${JSON.stringify(doc, null, 4)}\n` : stringify(doc);
 }

@@ -4,7 +4,6 @@
  * Docker's tabwriter aligns them, and `--format` templates (`{{.Names}}`,
  * `table {{.ID}}\t{{.Status}}`, `json`, `{{json .}}`). Pure functions: no I/O.
  */
-import { stringify } from 'yaml';
 
 /**
  * A duration as Docker's `units.HumanDuration` words it: `Less than a second`,
@@ -180,10 +179,4 @@ export function renderFormat(format: string, rows: readonly Record<string, unkno
   if (!isTable) return rows.map((r) => `${line(r)}\n`).join('');
   const header = parts.map((p) => ('text' in p ? p.text : (headers[p.path.join('.')] ?? p.path.join('.').toUpperCase()))).join('');
   return renderTable([header, ...rows.map(line)].map((l) => l.split('\t')));
-}
-
-/** `-o json|yaml` of declarative verbs: one object as is, several as a `List`. */
-export function renderObjects(output: 'json' | 'yaml', objects: readonly unknown[]): string {
-  const doc = objects.length === 1 ? objects[0] : { apiVersion: 'v1', kind: 'List', items: objects };
-  return output === 'json' ? `${JSON.stringify(doc, null, 4)}\n` : stringify(doc);
 }

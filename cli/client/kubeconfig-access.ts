@@ -17,8 +17,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import type https from 'node:https';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { createRequire } from 'node:module';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { parse } from 'yaml';
 import type { ClusterAccess } from '../../controllers/framework/cluster-access.ts';
 
 type Named<T> = { readonly name: string } & T;
@@ -84,7 +84,7 @@ export class KubeconfigAccess implements ClusterAccess {
       read++;
       let doc: { clusters?: Named<{ cluster?: RawCluster }>[]; users?: Named<{ user?: RawUser }>[]; contexts?: Named<{ context?: RawContext }>[]; 'current-context'?: string } | null;
       try {
-        doc = (isJson(text) ? JSON.parse(text) : parse(text)) as typeof doc;
+        doc = (isJson(text) ? JSON.parse(text) : parseYaml(text)) as typeof doc;
       } catch (err) {
         throw new Error(`${file}: not a kubeconfig: ${(err as Error).message.split('\n')[0]}`);
       }
@@ -158,8 +158,12 @@ export class KubeconfigAccess implements ClusterAccess {
   }
 }
 
-/** A kubeconfig in JSON (as `berth server` writes it) is read with JSON.parse: the YAML parser costs a command ~10 ms. */
+/** A kubeconfig in JSON (as `berth server` writes it) is read with JSON.parse: loading and running the YAML parser costs a command ~15 ms. */
 const isJson = (text: string): boolean => text.trimStart().startsWith('{');
+
+// The YAML parser, loaded (synchronously, from node_modules) only for a kubeconfig in YAML.
+const requireModule = createRequire(import.meta.url);
+const parseYaml = (text: string): unknown => (requireModule('yaml') as typeof import('yaml')).parse(text);
 
 /** Hosts of this machine: 127.0.0.0/8, ::1, localhost. */
 const LOOPBACK = /^(127(\.\d{1,3}){3}|\[::1\]|localhost)$/;
