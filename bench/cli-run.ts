@@ -11,16 +11,18 @@
  * `BERTH_FROM_SOURCE=1`, `bin/berth.js` itself (through tsx: much slower to start).
  * Not in CI: needs root, runc, conmon and podman.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { adminKubeconfigPath } from '../cli/data-dir.ts';
 import { fmtMs, scaled, type Benchmark, type BenchContext } from './benchmark.ts';
 import { makeTempDir } from './cleanup.ts';
 import { alternateWithPodman, PrivatePodman, whyNoPodman } from './containers-podman.ts';
+import { RawRunc } from './containers-runc.ts';
 import { BERTH_BUNDLE, runtimeVersions, whyNoRealRuntime } from './containers-server.ts';
 import { leftoversNote, skipped, withBerth } from './containers-session.ts';
 import { BENCH_NAMESPACE } from './fixtures.ts';
+import { sleep, summarize } from './stats.ts';
 
 const TITLE = 'CLI: berth run --rm busybox true vs podman run --rm';
 const WARMUP = 2;
@@ -59,6 +61,39 @@ function timeBerth(args: readonly string[]): Promise<number> {
   });
 }
 
+/**
+ * What any Node CLI that runs the container with runc pays before anything of berth's
+ * own: a Node process that does nothing (`node -e ''`, as the CLI is started) and
+ * `runc run -d` + `runc delete` of the same rootfs (create, start and cleanup in two
+ * runc processes: no monitor, no overlay, no API). p50s of `runs` runs each.
+ */
+async function measureFloor(rootfsDir: string, runs: number) {
+  const node: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const r = spawnSync(process.execPath, ['-e', ''], { env: cliEnv(), stdio: 'ignore' });
+    if (r.status !== 0) throw new Error(`node -e '' failed: ${r.status}`);
+    node.push(performance.now() - t0);
+  }
+  const runcDir = makeTempDir('berth-cli-run-runc-');
+  const runc = new RawRunc(runcDir.path, rootfsDir, ['/bin/true']);
+  const runcMs: number[] = [];
+  try {
+    for (let i = 0; i < runs; i++) {
+      const id = runc.prepare();
+      const started = await runc.run(id);
+      await sleep(SETTLE_MS); // `true` exits; delete then cleans up a stopped container, as berth's does
+      runcMs.push(started + runc.remove(id));
+    }
+  } finally {
+    runc.close();
+    runcDir.remove();
+  }
+  const nodeP50 = summarize(node).p50Ms;
+  const runcP50 = summarize(runcMs).p50Ms;
+  return { nodeStartP50Ms: nodeP50, runcRunDeleteP50Ms: runcP50, totalMs: nodeP50 + runcP50 };
+}
+
 async function run(ctx: BenchContext) {
   const runs = scaled(ctx, 25);
   const { value, leftovers } = await withBerth(ctx, 'cli-run', { runtime: 'runc' }, async (s) => {
@@ -68,11 +103,13 @@ async function run(ctx: BenchContext) {
       ctx.log('cli-run: importing the rootfs into a private podman store');
       podman.importRootfs(s.fixture.rootfsDir);
       const kubeconfig = adminKubeconfigPath(s.server.dataDir);
-      return await alternateWithPodman({
+      const compared = await alternateWithPodman({
         label: 'cli-run', log: ctx.log, warmup: WARMUP, runs, settleMs: SETTLE_MS, ownDirs: [s.dir, podmanDir.path],
         podman: () => podman.run(['true']),
         berth: (name) => timeBerth(['--kubeconfig', kubeconfig, '-n', BENCH_NAMESPACE, 'run', '--rm', '--network', 'none', '--name', name, 'busybox', 'true']),
       });
+      ctx.log('cli-run: the floor: an empty Node process, raw runc run -d + delete of the same rootfs');
+      return { ...compared, floor: await measureFloor(s.fixture.rootfsDir, runs) };
     } finally {
       podman.close();
       podmanDir.remove();
@@ -100,6 +137,10 @@ export const cliRunBenchmark: Benchmark = {
           value: `${fmtMs(r.berth.p50Ms)} (${ratio.toFixed(2)}×)`,
           target: '≤ 0.5× podman',
           met: ratio <= 0.5,
+        },
+        {
+          metric: `the floor of any Node CLI over runc, same run: \`node -e ''\` p50 ${fmtMs(r.floor.nodeStartP50Ms)} + raw \`runc run -d\` and \`runc delete\` p50 ${fmtMs(r.floor.runcRunDeleteP50Ms)}; berth's own work (CLI code, API, scheduler, agent, conmon, overlay) is the rest: ${fmtMs(r.berth.p50Ms - r.floor.totalMs)}`,
+          value: `${fmtMs(r.floor.totalMs)} (${(r.floor.totalMs / r.podman.p50Ms).toFixed(2)}×)`,
         },
       ],
     };

@@ -71,11 +71,14 @@ export class RawRunc {
     });
   }
 
-  /** `runc delete -f` and the container's cgroups and bundle (not timed). */
-  remove(id: string): void {
+  /** `runc delete -f` and the container's cgroups and bundle; returns the milliseconds `runc delete` took. */
+  remove(id: string): number {
+    const t0 = performance.now();
     spawnSync('runc', ['--root', this.root, 'delete', '-f', id], { stdio: 'ignore', timeout: 10_000 });
+    const ms = performance.now() - t0;
     for (const ctrl of fs.readdirSync(CGROUP_ROOT)) removeCgroupTree(path.join(CGROUP_ROOT, ctrl, CGROUP_PARENT, id));
     fs.rmSync(path.join(this.dir, 'bundles', id), { recursive: true, force: true });
+    return ms;
   }
 
   /** Deletes every container under the private root and the cgroup parent. Idempotent. */

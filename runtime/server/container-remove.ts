@@ -28,13 +28,18 @@ export async function removeContainer(ctx: ServerContext, id: ContainerId, opts?
           if (!isRuntimeError(err, 'NotFound')) throw err;
         });
       }
-      await unmountOverlay(task.dir);
-      await unmountAnonymousVolumeSeed(task.dir);
-      const left = await removeCgroup(task.record.cgroupsPath);
-      if (left.length) throw new RuntimeError('Internal', `cgroups still in use: ${left.join(', ')}`);
-      await rm(task.dir, { recursive: true, force: true });
-      await rm(join(ctx.paths.exits, id), { force: true });
-      await ctx.rootfs.unpin(task.record.imageId, id);
+      // The container is gone from runc: what is left is independent bookkeeping.
+      await Promise.all([
+        (async () => {
+          await unmountOverlay(task.dir);
+          await unmountAnonymousVolumeSeed(task.dir);
+          const left = await removeCgroup(task.record.cgroupsPath);
+          if (left.length) throw new RuntimeError('Internal', `cgroups still in use: ${left.join(', ')}`);
+          await rm(task.dir, { recursive: true, force: true });
+        })(),
+        rm(join(ctx.paths.exits, id), { force: true }),
+        ctx.rootfs.unpin(task.record.imageId, id),
+      ]);
     } catch (err) {
       throw toRuntimeError(err, `remove container ${id}`);
     }
