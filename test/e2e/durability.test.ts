@@ -240,7 +240,10 @@ describe('berth server durability', () => {
       kubeconfig: await readFile(join(dataDir, 'kubeconfig.yaml'), 'utf8'),
     });
     const before = await files();
-    expect(before.kubeconfig).toContain(`server: https://127.0.0.1:${port}`);
+    expect(JSON.parse(before.kubeconfig).clusters[0].cluster).toMatchObject({
+      server: `https://127.0.0.1:${port}`,
+      extensions: [{ name: 'berth.dev/local-socket', extension: { path: join(dataDir, 'api.sock') } }],
+    });
     expect(await first.stop('SIGTERM')).toBe(0);
     first.closeClient();
 
