@@ -9,6 +9,7 @@ import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type { Image, Secret } from '../../api/types/index.ts';
 import { isNotFound } from '../../controllers/framework/api-status-error.ts';
+import { stableJson } from '../../controllers/framework/stable-json.ts';
 import { Image as ImageKind, Secret as SecretKind } from '../../controllers/framework/resource-kind.ts';
 import { familiarString, normalizeReference, parseReference } from '../../runtime/images/reference.ts';
 import { packContext } from './build-context.ts';
@@ -145,6 +146,26 @@ async function followImage(conn: Connection, name: string, until: (img: Image) =
   }
 }
 
+/** Deletes Image `name`, and waits until it is gone, when it is `Failed` for its current generation with `spec`. */
+async function removeIfFailedWith(conn: Connection, name: string, spec: Image['spec']): Promise<void> {
+  let cur: Image;
+  try {
+    cur = await conn.client.get(ImageKind, conn.namespace, name);
+  } catch (err) {
+    if (isNotFound(err)) return;
+    throw err;
+  }
+  const failed = cur.status?.phase === 'Failed' && cur.status.observedGeneration === cur.metadata.generation;
+  if (!failed || stableJson(cur.spec) !== stableJson(spec)) return;
+  try {
+    await conn.client.delete(ImageKind, conn.namespace, name, { preconditions: { uid: cur.metadata.uid! } });
+  } catch (err) {
+    if (isNotFound(err)) return;
+    throw err;
+  }
+  await waitForObject(conn, ImageKind, name, (i) => i === undefined || i.metadata.uid !== cur.metadata.uid);
+}
+
 /** Creates or replaces the spec of an Image. */
 async function putImage(conn: Connection, name: string, spec: Image['spec']): Promise<void> {
   try {
@@ -156,12 +177,19 @@ async function putImage(conn: Connection, name: string, spec: Image['spec']): Pr
   }
 }
 
-/** `pull REF`: an Image with `source.pull`, followed until Ready. */
+/**
+ * `pull REF`: an Image with `source.pull`, followed until Ready. An Image that already
+ * failed with this very spec is made anew, as `docker pull` tries again: otherwise the
+ * spec would not change, and the old failure would be reported at once (the
+ * controller's own retries wait out a back-off).
+ */
 export async function pull(conn: Connection, ref: string, out: (s: string) => void): Promise<number> {
   const full = normalized(ref);
   const secret = await loginSecretFor(conn, ref);
   const name = toImageName(familiarString(parseReference(full)));
-  await putImage(conn, name, { source: { pull: { reference: full, ...(secret ? { credentialsSecret: secret } : {}) } }, tags: [familiarString(parseReference(full))] });
+  const spec: Image['spec'] = { source: { pull: { reference: full, ...(secret ? { credentialsSecret: secret } : {}) } }, tags: [familiarString(parseReference(full))] };
+  await removeIfFailedWith(conn, name, spec);
+  await putImage(conn, name, spec);
   const img = await followImage(conn, name);
   out(`Digest: ${img.status?.digest ?? ''}\nStatus: Downloaded image for ${familiarString(parseReference(full))}\n${full}\n`);
   return 0;

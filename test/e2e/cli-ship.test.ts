@@ -160,6 +160,26 @@ if (missing) {
       expect(refused.stderr).toMatch(/Error response from daemon: .*(unauthorized|401|authentication required)/i);
     }, 240_000);
 
+    it('pulls again after a failed pull once the registry has the image', async () => {
+      const ref = `${registry!.domain}/h13/later:1`;
+      ok(await berth(['login', '-u', USER, '-p', PASSWORD, registry!.domain]), 'login');
+      log('pull of a tag the registry does not have: fails');
+      const missing = await berth(['pull', ref], { timeoutMs: 120_000 });
+      expect(missing.code, missing.stderr).toBe(1);
+      expect(missing.stderr).toMatch(/Error response from daemon: image 127\.0\.0\.1-\d+-h13-later-1: .*(not found|unknown|404)/i);
+      // (cli/client/images.test.ts checks that a pull of a Failed Image makes it anew; here the
+      // controller's own retries may get there first.)
+      log('the tag appears in the registry (skopeo copies it there); pull again: pulled');
+      const creds = `${USER}:${PASSWORD}`;
+      skopeo(['copy', '--src-tls-verify=false', '--dest-tls-verify=false', '--src-creds', creds, '--dest-creds', creds, `docker://${registry!.domain}/h13/busybox:1`, `docker://${ref}`]);
+      const again = await berth(['pull', ref], { timeoutMs: 120_000 });
+      ok(again, 'pull again');
+      expect(again.stdout).toMatch(new RegExp(`^Digest: sha256:[0-9a-f]{64}\nStatus: Downloaded image for ${ref.replace(/\./g, '\\.')}\n`));
+      const pulled = (await cp!.request('GET', `${IMGS}/127.0.0.1-${REGISTRY_PORT}-h13-later-1`)).body;
+      expect(pulled.status.phase).toBe('Ready');
+      ok(await berth(['logout', registry!.domain]), 'logout');
+    }, 240_000);
+
     it('commits a container, runs the new image and saves it as a docker-archive (commit, run, save -o)', async () => {
       log('a container writes a file');
       const d = await berth(['run', '-d', '--name', 'h13-writer', 'busybox', 'sh', '-c', 'echo committed content > /note.txt; while true; do sleep 1; done']);
