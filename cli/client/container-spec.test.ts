@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FlagError, toContainer, toContainerPort, toEnv, toMemoryQuantity, toVolumeMount, type RunFlags } from './container-spec.ts';
+import { FlagError, MAX_PORT_RANGE, toContainer, toContainerPorts, toEnv, toMemoryQuantity, toVolumeMount, type RunFlags } from './container-spec.ts';
 import { execOptions, toSince } from './containers.ts';
 import { cannotRunExitCode, execExitCode, execQueryExtensions } from './streams.ts';
 
@@ -42,9 +42,32 @@ describe('toContainer', () => {
 
 describe('flag values', () => {
   it('parses -p forms', () => {
-    expect(toContainerPort('8080')).toEqual({ containerPort: 8080 });
-    expect(toContainerPort('127.0.0.1::80/tcp')).toEqual({ containerPort: 80, hostIP: '127.0.0.1', protocol: 'TCP' });
-    expect(() => toContainerPort('80-90:80-90')).toThrow(/ranges/);
+    expect(toContainerPorts('8080')).toEqual([{ containerPort: 8080 }]);
+    expect(toContainerPorts('127.0.0.1::80/tcp')).toEqual([{ containerPort: 80, hostIP: '127.0.0.1', protocol: 'TCP' }]);
+    expect(toContainerPorts('[::1]:8080:80/udp')).toEqual([{ containerPort: 80, hostPort: 8080, hostIP: '::1', protocol: 'UDP' }]);
+  });
+
+  it('expands -p ranges as Docker does: pairwise, or each container port on a host port of its own', () => {
+    expect(toContainerPorts('127.0.0.1:8000-8002:80-82/udp')).toEqual([
+      { containerPort: 80, hostPort: 8000, hostIP: '127.0.0.1', protocol: 'UDP' },
+      { containerPort: 81, hostPort: 8001, hostIP: '127.0.0.1', protocol: 'UDP' },
+      { containerPort: 82, hostPort: 8002, hostIP: '127.0.0.1', protocol: 'UDP' },
+    ]);
+    expect(toContainerPorts('9000-9001')).toEqual([{ containerPort: 9000 }, { containerPort: 9001 }]);
+    expect(toContainerPorts('7000-7000:70')).toEqual([{ containerPort: 70, hostPort: 7000 }]);
+  });
+
+  it.each([
+    ['8000-8010:80', /-p 8000-8010:80: a host port range for one container port is not supported: name one host port/],
+    ['8000-8002:80-81', /the host range has 3 ports, the container range 2/],
+    ['90-80', /the range 90-80 ends before it starts/],
+    ['0:80', /port 0 is out of range/],
+    ['70000', /port 70000 is out of range/],
+    [`1-${MAX_PORT_RANGE + 1}`, new RegExp(`more than ${MAX_PORT_RANGE} ports`)],
+    ['80:80:80:80', /expected \[hostIP:\]\[hostPort\[-end\]:\]containerPort/],
+  ])('refuses -p %s with a message naming it', (v, message) => {
+    expect(() => toContainerPorts(v)).toThrow(FlagError);
+    expect(() => toContainerPorts(v)).toThrow(message);
   });
   it('turns docker memory units into quantities', () => {
     expect(toMemoryQuantity('1g')).toBe('1Gi');

@@ -71,19 +71,44 @@ export function toMemoryQuantity(v: string): string | number {
   return unit === 'b' ? Number(m[1]) : `${m[1]}${unit.toUpperCase()}i`;
 }
 
-/** `-p` → a `ContainerPort`: `80`, `8080:80`, `127.0.0.1:8080:80`, `127.0.0.1::80`, each optionally `/udp`. */
-export function toContainerPort(v: string): ContainerPort {
-  const m = /^(?:(?:(\[[^\]]+\]|[^:]*):)?(\d*):)?(\d+)(?:\/(tcp|udp))?$/i.exec(v.trim());
-  if (!m) {
-    if (/\d+-\d+/.test(v)) throw new FlagError(`-p ${v}: port ranges are not supported`);
-    throw new FlagError(`-p ${JSON.stringify(v)}: expected [hostIP:][hostPort:]containerPort[/tcp|udp]`);
+/** The most ports one `-p` range may publish (each becomes a `spec.ports` entry). */
+export const MAX_PORT_RANGE = 1024;
+
+/**
+ * `-p` → `ContainerPort`s: `80`, `8080:80`, `127.0.0.1:8080:80`, `127.0.0.1::80`, and
+ * Docker's ranges — `8000-8001:80-81` (pairwise, ranges of one length), `80-81` (each on
+ * a host port chosen for it) — each optionally `/udp`. A host range for one container
+ * port (Docker picks one free port in it) is refused: name the host port.
+ */
+export function toContainerPorts(v: string): ContainerPort[] {
+  const m = /^(?:(?:(\[[^\]]+\]|[^:]*):)?(\d*(?:-\d+)?):)?(\d+(?:-\d+)?)(?:\/(tcp|udp))?$/i.exec(v.trim());
+  if (!m) throw new FlagError(`-p ${JSON.stringify(v)}: expected [hostIP:][hostPort[-end]:]containerPort[-end][/tcp|udp]`);
+  const [, hostIP, hostPorts, containerPorts, proto] = m;
+  const container = portRange(containerPorts!, v);
+  const host = hostPorts ? portRange(hostPorts, v) : undefined;
+  if (host && host.length !== container.length) {
+    throw new FlagError(
+      container.length === 1
+        ? `-p ${v}: a host port range for one container port is not supported: name one host port`
+        : `-p ${v}: the host range has ${host.length} ports, the container range ${container.length}`,
+    );
   }
-  const [, hostIP, hostPort, containerPort, proto] = m;
-  const port: ContainerPort = { containerPort: Number(containerPort) };
-  if (hostPort) port.hostPort = Number(hostPort);
-  if (hostIP) port.hostIP = hostIP.replace(/^\[|\]$/g, '');
-  if (proto) port.protocol = proto.toUpperCase() as 'TCP' | 'UDP';
-  return port;
+  return container.map((containerPort, i) => {
+    const port: ContainerPort = { containerPort };
+    if (host) port.hostPort = host[i]!;
+    if (hostIP) port.hostIP = hostIP.replace(/^\[|\]$/g, '');
+    if (proto) port.protocol = proto.toUpperCase() as 'TCP' | 'UDP';
+    return port;
+  });
+}
+
+/** `80` or `8000-8010` → the port numbers, checked (1–65535, start ≤ end, at most `MAX_PORT_RANGE`). */
+function portRange(text: string, flag: string): number[] {
+  const [start, end = start] = text.split('-').map(Number) as [number, number?];
+  for (const p of [start, end]) if (p < 1 || p > 65535) throw new FlagError(`-p ${flag}: port ${p} is out of range (1-65535)`);
+  if (end < start) throw new FlagError(`-p ${flag}: the range ${text} ends before it starts`);
+  if (end - start + 1 > MAX_PORT_RANGE) throw new FlagError(`-p ${flag}: the range ${text} has more than ${MAX_PORT_RANGE} ports`);
+  return Array.from({ length: end - start + 1 }, (_, i) => start + i);
 }
 
 const isHostPath = (s: string) => s.startsWith('/') || s.startsWith('.') || s.startsWith('~');
@@ -225,7 +250,7 @@ export function toContainer(flags: RunFlags, opts: ToContainerOptions): Containe
     if (n > 0) resources.pids = n;
   }
   if (Object.keys(resources).length) spec.resources = resources;
-  if (flags.publish?.length) spec.ports = flags.publish.map(toContainerPort);
+  if (flags.publish?.length) spec.ports = flags.publish.flatMap(toContainerPorts);
   const mounts: VolumeMount[] = [];
   const binds: BindMount[] = [];
   const tmpfs: TmpfsMount[] = (flags.tmpfs ?? []).map((t) => ({ mountPath: t.split(':')[0]! }));

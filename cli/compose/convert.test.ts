@@ -48,6 +48,11 @@ describe('compose → berth manifests', () => {
       want: { ports: [{ containerPort: 80, hostPort: 8080 }, { containerPort: 53, hostPort: 5353, hostIP: '127.0.0.1', protocol: 'UDP' }, { containerPort: 9000 }, { containerPort: 443, hostPort: 8443, hostIP: '0.0.0.0' }] },
     },
     {
+      name: 'port ranges in short syntax, expanded as Docker does',
+      yaml: 'services:\n  web:\n    image: busybox\n    ports: ["8000-8001:80-81", "127.0.0.1::9000-9001/udp"]\n',
+      want: { ports: [{ containerPort: 80, hostPort: 8000 }, { containerPort: 81, hostPort: 8001 }, { containerPort: 9000, hostIP: '127.0.0.1', protocol: 'UDP' }, { containerPort: 9001, hostIP: '127.0.0.1', protocol: 'UDP' }] },
+    },
+    {
       name: 'named volumes, binds (relative to the file) and tmpfs in short and long syntax',
       yaml: 'services:\n  web:\n    image: busybox\n    volumes: ["data:/data:ro", "./site:/www", {type: bind, source: /etc/hosts, target: /h, read_only: true}, {type: tmpfs, target: /t, tmpfs: {size: 1m}}]\nvolumes:\n  data: {}\n',
       want: {
@@ -120,7 +125,7 @@ describe('what berth cannot do, and invalid files', () => {
     { name: 'a volume driver', yaml: 'services:\n  web:\n    image: busybox\nvolumes:\n  v: {driver: nfs}\n', want: 'volumes.v.driver: nfs: not supported by berth' },
     { name: 'secrets', yaml: 'services:\n  web:\n    image: busybox\nsecrets:\n  s: {file: ./x}\n', want: 'secrets: not supported by berth' },
     { name: 'an anonymous volume', yaml: 'services:\n  web:\n    image: busybox\n    volumes: [/data]\n', want: 'services.web.volumes[0]: /data: anonymous volumes are not supported; name one: NAME:/data' },
-    { name: 'a port range', yaml: 'services:\n  web:\n    image: busybox\n    ports: ["8000-8001:80-81"]\n', want: 'services.web.ports[0]: ' },
+    { name: 'a host range for one port', yaml: 'services:\n  web:\n    image: busybox\n    ports: ["8000-8001:80"]\n', want: 'services.web.ports[0]: 8000-8001:80: a host port range for one container port is not supported' },
     { name: 'a restart count', yaml: 'services:\n  web:\n    image: busybox\n    restart: on-failure:3\n', want: 'services.web.restart: on-failure:3: a maximum retry count is not supported' },
     { name: 'a sub-second duration', yaml: 'services:\n  web:\n    image: busybox\n    healthcheck: {test: [CMD, "true"], interval: 500ms}\n', want: 'services.web.healthcheck.interval: 500ms: berth counts whole seconds' },
     { name: 'network_mode service:x', yaml: 'services:\n  web:\n    image: busybox\n    network_mode: "service:db"\n', want: 'services.web.network_mode: service:db: not supported by berth' },

@@ -8,7 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { FlagError, toContainerPort, toMountFlag, toRestartPolicy } from '../client/container-spec.ts';
+import { FlagError, toContainerPorts, toMountFlag, toRestartPolicy } from '../client/container-spec.ts';
 import { ComposeError, keyPath, parseDotenv, type Environment } from './interpolate.ts';
 import type { LoadedCompose } from './load.ts';
 
@@ -224,7 +224,7 @@ const flagMessage = (err: unknown, where: string): ComposeError =>
 
 function toPorts(v: unknown, where: string): PortModel[] {
   if (!Array.isArray(v)) return [];
-  return v.map((p, i) => {
+  return v.flatMap((p, i): PortModel[] => {
     const at = keyPath(where, i);
     if (isObj(p)) {
       onlyKeys(p, ['target', 'published', 'host_ip', 'protocol', 'mode', 'name', 'app_protocol'], at);
@@ -233,21 +233,20 @@ function toPorts(v: unknown, where: string): PortModel[] {
       if (p.published !== undefined && !/^\d+$/.test(String(p.published))) throw unsupported(keyPath(at, 'published'), `${JSON.stringify(p.published)}: only a single port number is supported by berth`);
       const protocol = String(p.protocol ?? 'tcp').toLowerCase();
       if (protocol !== 'tcp' && protocol !== 'udp') throw unsupported(keyPath(at, 'protocol'), `${protocol}: not supported by berth (tcp or udp)`);
-      return {
+      return [{
         target,
         ...(p.published !== undefined && Number(p.published) > 0 ? { published: Number(p.published) } : {}),
         ...(p.host_ip ? { host_ip: String(p.host_ip) } : {}),
         protocol,
-      } as PortModel;
+      } as PortModel];
     }
     try {
-      const cp = toContainerPort(String(p));
-      return {
+      return toContainerPorts(String(p)).map((cp) => ({
         target: cp.containerPort,
         ...(cp.hostPort ? { published: cp.hostPort } : {}),
         ...(cp.hostIP ? { host_ip: cp.hostIP } : {}),
         protocol: (cp.protocol ?? 'TCP').toLowerCase() as 'tcp' | 'udp',
-      };
+      }));
     } catch (err) {
       throw flagMessage(err, at);
     }

@@ -236,6 +236,20 @@ if (missing) {
       await vi.waitFor(async () => expect(await httpGet(HOST_PORT, '/index.html')).toEqual({ status: 200, body: 'served by h13\n' }), { timeout: 30_000, interval: 100 });
       expect((await berth(['ps', '--format', '{{.Ports}}'])).stdout).toContain(`127.0.0.1:${HOST_PORT}->8080/tcp`);
 
+      log(`a port range: -p 127.0.0.1:${HOST_PORT + 1}-${HOST_PORT + 2}:8081-8082, one httpd on each`);
+      const range = await berth(['run', '-d', '--name', 'h13-range', '-p', `127.0.0.1:${HOST_PORT + 1}-${HOST_PORT + 2}:8081-8082`, 'busybox',
+        'sh', '-c', 'mkdir -p /a /b && echo a > /a/index.html && echo b > /b/index.html && httpd -p 8081 -h /a && exec httpd -f -p 8082 -h /b']);
+      ok(range, 'run -d -p range');
+      ids.add(range.stdout.trim());
+      expect((await berth(['port', 'h13-range'])).stdout).toBe(`8081/tcp -> 127.0.0.1:${HOST_PORT + 1}\n8082/tcp -> 127.0.0.1:${HOST_PORT + 2}\n`);
+      await vi.waitFor(async () => {
+        expect(await httpGet(HOST_PORT + 1, '/index.html')).toEqual({ status: 200, body: 'a\n' });
+        expect(await httpGet(HOST_PORT + 2, '/index.html')).toEqual({ status: 200, body: 'b\n' });
+      }, { timeout: 30_000, interval: 100 });
+      const badRange = await berth(['run', '-d', '-p', '8000-8010:80', 'busybox', 'true']);
+      expect(badRange.code).toBe(125);
+      expect(badRange.stderr).toContain('-p 8000-8010:80: a host port range for one container port is not supported: name one host port');
+
       log('attach to a container printing lines: its later output, then its exit code');
       const ticker = await berth(['run', '-d', '--name', 'h13-ticker', 'busybox', 'sh', '-c', 'i=0; while [ $i -lt 60 ]; do echo tick $i; i=$((i+1)); sleep 0.25; done; exit 5']);
       ok(ticker, 'run -d ticker');
