@@ -1,6 +1,7 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
-import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { Exec, KubeConfig } from '@kubernetes/client-node';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
@@ -9,6 +10,8 @@ import { clientFor } from '../controllers/framework/testing/control-plane-client
 import type { FakeRuntimeService } from '../runtime/testing/index.ts';
 import { buildBusyboxImage } from '../test/fixtures/busybox-image.ts';
 import { startControlPlane } from '../test/harness/control-plane.ts';
+import { createLogger } from './logger.ts';
+import { startServer } from './server.ts';
 
 describe('berth server (all in one)', () => {
   it('runs no agent and no controllers in the test harness unless asked', async () => {
@@ -50,6 +53,18 @@ describe('berth server (all in one)', () => {
     expect(existsSync(cp.server.kubeconfigPath)).toBe(true);
     expect(existsSync(socket)).toBe(false);
     expect(existsSync(join(cp.dataDir, 'agent.sock'))).toBe(false);
+  });
+
+  it('names its socket by an absolute path in the kubeconfig when the data directory is given relative', async () => {
+    const abs = mkdtempSync(join(tmpdir(), 'berth-rel-'));
+    const server = await startServer({ dataDir: relative(process.cwd(), abs), listen: '127.0.0.1:0', runtime: 'none', controllers: false, logger: createLogger({ level: 'silent', name: 'berth' }) });
+    onTestFinished(async () => {
+      await server.close();
+      rmSync(abs, { recursive: true, force: true });
+    });
+    const kubeconfig = JSON.parse(readFileSync(join(abs, 'kubeconfig.yaml'), 'utf8'));
+    expect(kubeconfig.clusters[0].cluster.extensions[0].extension.path).toBe(join(abs, 'api.sock'));
+    expect(statSync(join(abs, 'api.sock')).isSocket()).toBe(true);
   });
 
   it('registers its node as a Ready manager, heartbeats, and serves controller metrics on /metrics', async () => {

@@ -11,7 +11,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { openSqliteLog } from '../store/sqlite/sqlite-log.ts';
 import { MemoryLog } from '../store/memory/memory-log.ts';
@@ -207,7 +207,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const localServer = http.createServer({ keepAliveTimeout: 65_000 }, api.app);
   localServer.requestTimeout = 0;
   localServer.on('upgrade', streams.handleUpgrade);
-  const socketPath = localSocketPath(opts.dataDir);
+  // Absolute: the kubeconfig names it, and clients resolve a relative path against the kubeconfig's directory.
+  const socketPath = localSocketPath(resolve(opts.dataDir));
   const serving = await listenUnix(localServer, socketPath).then(
     (ok) => ok || (logger.warn({ socketPath }, 'the data directory path is too long for a Unix socket: clients use HTTPS'), false),
     (err: unknown) => (logger.warn({ err, socketPath }, 'cannot serve the local socket: clients use HTTPS'), false),
