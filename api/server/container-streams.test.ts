@@ -190,6 +190,22 @@ describe('container exec through the API server', () => {
     });
   });
 
+  it('starts a detached exec on the node and ends the session with Success at once (exec -d)', async () => {
+    await containerOn('detached', 'node-1', 'sleep 3600');
+    const spy = vi.spyOn(runtime, 'execDetached');
+    onTestFinished(() => spy.mockRestore());
+    const ws = new WebSocket(`${url.replace('https', 'wss')}${CONTAINERS}/detached/exec?command=sleep&command=100&detach=true&user=nobody`, ['v5.channel.k8s.io'], {
+      ca: pki.caCertPem,
+      headers: { authorization: `Bearer ${pki.adminToken}` },
+    });
+    const frames: Buffer[] = [];
+    ws.on('message', (d: Buffer) => frames.push(d));
+    await new Promise<void>((resolve, reject) => (ws.on('close', () => resolve()), ws.on('error', reject)));
+    expect(frames.filter((f) => f[0] === 1 || f[0] === 2)).toEqual([]);
+    expect(JSON.parse(frames.find((f) => f[0] === 3)!.subarray(1).toString())).toMatchObject({ status: 'Success' });
+    expect(spy.mock.calls[0]?.[1]).toEqual({ cmd: ['sleep', '100'], tty: false, stdin: false, user: 'nobody' });
+  });
+
   it('refuses bad exec options with 400 before looking for the node', async () => {
     await containerOn('unbound', undefined, 'sleep 3600');
     const ws = new WebSocket(`${url.replace('https', 'wss')}${CONTAINERS}/unbound/exec?command=pwd&stdout=true&workingDir=tmp`, ['v5.channel.k8s.io'], {
@@ -263,6 +279,8 @@ describe('parseExecOptions', () => {
     });
     // none of the extensions: the container's own user, environment and directory
     expect(parseExecOptions(new URLSearchParams('command=id&stderr=true'))).toEqual({ command: ['id'], stdin: false, stdout: false, stderr: true, tty: false });
+    // detach: no streams needed (nor relayed)
+    expect(parseExecOptions(new URLSearchParams('command=touch&command=%2Ff&detach=true&stdout=true'))).toEqual({ command: ['touch', '/f'], stdin: false, stdout: false, stderr: false, tty: false, detach: true });
   });
 
   it.each([
@@ -274,6 +292,8 @@ describe('parseExecOptions', () => {
     { query: 'command=id&stdout=true&workingDir=', message: 'workingDir must not be empty' },
     { query: 'command=id&stdout=true&env=A', message: 'env must be NAME=VALUE, got "A"' },
     { query: 'command=id&stdout=true&env=%3Dx', message: 'env must be NAME=VALUE, got "=x"' },
+    { query: 'command=id&detach=true&stdin=true', message: 'a detached exec (detach=true) has no stdin and no tty' },
+    { query: 'command=id&detach=true&tty=true&stdout=true', message: 'a detached exec (detach=true) has no stdin and no tty' },
   ])('refuses $query: $message', ({ query, message }) => {
     expect(() => parseExecOptions(new URLSearchParams(query))).toThrow(expect.objectContaining({ code: 400, message }));
   });

@@ -6,9 +6,10 @@
 
 /**
  * Kubernetes' `PodExecOptions` (`command`, repeated; `stdin`, `stdout`, `stderr`, `tty`)
- * and berth's extensions for Docker's `exec -u/-e/-w`: `user` (`name`, `uid`, `uid:gid`,
+ * and berth's extensions for Docker's `exec -u/-e/-w/-d`: `user` (`name`, `uid`, `uid:gid`,
  * `name:group`, resolved by the node in the container's /etc/passwd and /etc/group),
- * `env` (`NAME=VALUE`, repeated) and `workingDir` (absolute).
+ * `env` (`NAME=VALUE`, repeated), `workingDir` (absolute) and `detach` (run in the
+ * background: the session ends with Success once the process runs; no streams, no terminal).
  */
 export interface ContainerExecOptions {
   readonly command: readonly string[];
@@ -19,6 +20,7 @@ export interface ContainerExecOptions {
   readonly user?: string;
   readonly env?: readonly { readonly name: string; readonly value: string }[];
   readonly workingDir?: string;
+  readonly detach?: boolean;
 }
 
 /** The streams of an exec or attach query; `fail(message)` is raised when none is asked for. */
@@ -37,7 +39,8 @@ export function parseStreamOptions(q: URLSearchParams, fail: (message: string) =
 export function parseExecOptions(q: URLSearchParams, fail: (message: string) => Error): ContainerExecOptions {
   const command = q.getAll('command');
   if (command.length === 0) throw fail('you must specify at least one command for the container');
-  const streams = parseStreamOptions(q, fail);
+  const detach = q.get('detach') === 'true' || q.get('detach') === '1';
+  const streams = detach ? detachedStreams(q, fail) : parseStreamOptions(q, fail);
   const single = (n: string): string | undefined => {
     const all = q.getAll(n);
     if (all.length > 1) throw fail(`${n} may be given only once`);
@@ -52,5 +55,12 @@ export function parseExecOptions(q: URLSearchParams, fail: (message: string) => 
     if (i <= 0) throw fail(`env must be NAME=VALUE, got ${JSON.stringify(kv)}`);
     return { name: kv.slice(0, i), value: kv.slice(i + 1) };
   });
-  return { command, ...streams, ...(user ? { user } : {}), ...(env.length ? { env } : {}), ...(workingDir ? { workingDir } : {}) };
+  return { command, ...streams, ...(user ? { user } : {}), ...(env.length ? { env } : {}), ...(workingDir ? { workingDir } : {}), ...(detach ? { detach } : {}) };
+}
+
+/** A detached exec's streams: none; stdin or a terminal is refused. */
+function detachedStreams(q: URLSearchParams, fail: (message: string) => Error): Pick<ContainerExecOptions, 'stdin' | 'stdout' | 'stderr' | 'tty'> {
+  const flag = (n: string): boolean => q.get(n) === 'true' || q.get(n) === '1';
+  if (flag('stdin') || flag('tty')) throw fail('a detached exec (detach=true) has no stdin and no tty');
+  return { stdin: false, stdout: false, stderr: false, tty: false };
 }

@@ -88,7 +88,9 @@ describe('flag values', () => {
     });
     expect(execOptions({}, {})).toEqual({});
     expect(() => execOptions({ workdir: 'tmp' }, {})).toThrow('exec -w tmp: the working directory must be an absolute path');
-    expect(() => execOptions({ detach: true }, {})).toThrow(/not supported yet/);
+    expect(execOptions({ detach: true }, {})).toEqual({ detach: true });
+    expect(() => execOptions({ detach: true, tty: true }, {})).toThrow('exec -d runs the command in the background: it takes neither -i nor -t');
+    expect(execQueryExtensions({ detach: true })).toBe('detach=true');
     expect(() => execOptions({ env: ['=1'] }, {})).toThrow(FlagError);
     expect(execQueryExtensions({ user: '1000:1000', env: ['A=1', 'B=two words&c'], workingDir: '/a b' })).toBe('user=1000%3A1000&env=A%3D1&env=B%3Dtwo%20words%26c&workingDir=%2Fa%20b');
     expect(execQueryExtensions({})).toBe('');

@@ -328,14 +328,14 @@ export interface ExecFlags {
  * process itself, as Docker does; the command runs as given. `-e NAME` alone takes this
  * client's value or is skipped, as for `run`. A relative `-w` and `-d` are refused.
  */
-export function execOptions(flags: ExecFlags, environ: Readonly<Record<string, string | undefined>>): { user?: string; env?: string[]; workingDir?: string } {
-  if (flags.detach) throw new FlagError('exec -d: not supported yet');
+export function execOptions(flags: ExecFlags, environ: Readonly<Record<string, string | undefined>>): { user?: string; env?: string[]; workingDir?: string; detach?: boolean } {
+  if (flags.detach && (flags.interactive || flags.tty)) throw new FlagError('exec -d runs the command in the background: it takes neither -i nor -t');
   if (flags.workdir && !flags.workdir.startsWith('/')) throw new FlagError(`exec -w ${flags.workdir}: the working directory must be an absolute path`);
   const env = toEnv({ env: flags.env ?? [] }, environ).map((e) => `${e.name}=${e.value}`);
-  return { ...(flags.user ? { user: flags.user } : {}), ...(env.length ? { env } : {}), ...(flags.workdir ? { workingDir: flags.workdir } : {}) };
+  return { ...(flags.user ? { user: flags.user } : {}), ...(env.length ? { env } : {}), ...(flags.workdir ? { workingDir: flags.workdir } : {}), ...(flags.detach ? { detach: true } : {}) };
 }
 
-/** `exec [-i] [-t] [-e] [-w] [-u] CONTAINER CMD…`: the command's exit code. */
+/** `exec [-i] [-t] [-d] [-e] [-w] [-u] CONTAINER CMD…`: the command's exit code (0 once started with `-d`). */
 export async function exec(conn: Connection, name: string, command: readonly string[], flags: ExecFlags): Promise<number> {
   const extensions = execOptions(flags, process.env);
   const c = await findContainer(conn, name);

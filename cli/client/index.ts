@@ -163,7 +163,7 @@ export function registerClientCommands(program: Command): void {
     .option('-e, --env <NAME=VALUE>', 'environment variable (repeatable)', collect)
     .option('-w, --workdir <dir>', 'working directory')
     .option('-u, --user <user>', 'username or UID (format: <name|uid>[:<group|gid>])')
-    .option('-d, --detach', 'run in the background (not supported yet)')
+    .option('-d, --detach', 'run the command in the background (no output, exit 0 once it runs)')
     .argument('<container>').argument('<command...>')
     .passThroughOptions()
     .action((ref: string, command: string[], o: Record<string, unknown>, cmd: Command) => act(cmd, 126, async (c) => (await containers()).exec(c, ref, command, o)));

@@ -100,18 +100,21 @@ export interface ExecSessionOptions extends StreamSessionOptions {
   readonly env?: readonly string[];
   /** Docker's `exec -w`: an absolute directory in the container. */
   readonly workingDir?: string;
+  /** Docker's `exec -d`: start it in the background; no streams (with neither `stdin` nor `tty`). */
+  readonly detach?: boolean;
 }
 
 /**
  * berth's extensions of the exec query (`user=`, `env=NAME=VALUE` repeated, `workingDir=`,
- * see `api/server/container-streams.ts` `parseExecOptions`), as a query string to append;
- * empty without them.
+ * `detach=true`; see `api/types/exec-options.ts`), as a query string to append; empty
+ * without them.
  */
-export function execQueryExtensions(opts: Pick<ExecSessionOptions, 'user' | 'env' | 'workingDir'>): string {
+export function execQueryExtensions(opts: Pick<ExecSessionOptions, 'user' | 'env' | 'workingDir' | 'detach'>): string {
   const q = new URLSearchParams();
   if (opts.user) q.set('user', opts.user);
   for (const e of opts.env ?? []) q.append('env', e);
   if (opts.workingDir) q.set('workingDir', opts.workingDir);
+  if (opts.detach) q.set('detach', 'true');
   // encoded as client-node encodes the rest of the query (querystring: a space is %20, not +)
   return q.toString().replaceAll('+', '%20');
 }
@@ -134,7 +137,8 @@ export async function execSession(conn: Connection, name: string, command: reado
       const handler = exec.handler;
       exec.handler = { connect: (path, text, binary) => handler.connect(`${path}&${extra}`, text, binary) };
     }
-    const ws = (await exec.exec(conn.namespace, name, name, [...command], process.stdout, opts.tty ? null : process.stderr, opts.stdin ? process.stdin : null, opts.tty, (s) => {
+    const out = opts.detach ? null : process.stdout;
+    const ws = (await exec.exec(conn.namespace, name, name, [...command], out, opts.tty || opts.detach ? null : process.stderr, opts.stdin ? process.stdin : null, opts.tty, (s) => {
       status = s as ExecStatus;
     })) as unknown as WebSocket;
     await closed(ws);

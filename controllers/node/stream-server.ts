@@ -191,7 +191,7 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
       sessions.add(session);
       const start = async (size: TerminalSize | undefined): Promise<Started> => {
         if (route.verb === 'exec') {
-          const { command, user, env, workingDir } = query as ExecQuery;
+          const { command, user, env, workingDir, detach } = query as ExecQuery;
           const req: ExecRequest = {
             cmd: command,
             tty: query.tty,
@@ -201,6 +201,11 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
             ...(workingDir ? { workingDir } : {}),
             ...(query.tty && size ? { consoleSize: size } : {}),
           };
+          if (detach) {
+            // `exec -d`: started in the background; the session ends at once, the process stays.
+            await opts.runtime.execDetached(container.id, req, { signal: session.signal });
+            return { streams: noStreams(), outcome: Promise.resolve(SUCCESS) };
+          }
           const streams = await opts.runtime.exec(container.id, req, { signal: session.signal });
           return { streams, outcome: streams.exit.then((code) => (code === 0 ? SUCCESS : nonZeroExit(command, code))) };
         }
@@ -455,6 +460,13 @@ async function streamLog(runtime: RuntimeService, container: RuntimeContainer, q
     return;
   }
   res.end();
+}
+
+/** The streams of a session with nothing to relay (a detached exec): output already ended, closing does nothing. */
+function noStreams(): StdioStreams & { close(): void } {
+  const stdout = new PassThrough();
+  stdout.end();
+  return { stdout, tty: false, resize() {}, close() {} };
 }
 
 /**

@@ -73,6 +73,12 @@ export interface RuntimeService {
    */
   exec(id: ContainerId, req: ExecRequest, opts?: CallOptions): Promise<ExecStreams>;
   /**
+   * Starts a command in a running container in the background (`docker exec -d`; not in
+   * the CRI): resolves once it runs, its output discarded and its exit not reported.
+   * Rejects as `exec`, and with `InvalidArgument` for `tty` or `stdin`.
+   */
+  execDetached(id: ContainerId, req: ExecRequest, opts?: CallOptions): Promise<void>;
+  /**
    * Attaches to the container's main process: its output from now on (earlier output
    * is in `logs`), its stdin when `req.stdin` (the container needs `stdin: true`), its
    * terminal when it has one (`tty: true`). Detaching never stops the container.

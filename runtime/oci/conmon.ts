@@ -247,6 +247,68 @@ export async function conmonExec(opts: ConmonExecOptions): Promise<ConmonExecSes
   }
 }
 
+/** What a background exec needs: `ConmonExecOptions` without a terminal, stdin or attach socket. */
+export type ConmonExecDetachedOptions = Omit<ConmonExecOptions, 'terminal' | 'stdin' | 'perlBinary'>;
+
+/**
+ * Runs a process in a running container in the background, as Podman's `exec -d`:
+ * conmon `--exec` without an attach socket runs `runc exec --process`, reaps the
+ * process (so no zombie is left to the container's PID 1) and outlives its caller
+ * (its own session, as for a container). Output is discarded (`-l none`), as Docker does.
+ * Resolves once the process started, with its PID and its exit code to come (while
+ * the caller lives). Rejects as `conmonExec`; then the conmon is killed.
+ */
+export async function conmonExecDetached(opts: ConmonExecDetachedOptions): Promise<{ pid: number; exit: Promise<number> }> {
+  const args = [
+    '--api-version', '1',
+    '-c', opts.containerId,
+    '-u', opts.sessionId,
+    '-n', opts.name,
+    '-r', opts.runcBinary ?? '/usr/sbin/runc',
+    '-b', opts.sessionDir,
+    '-p', join(opts.sessionDir, 'pid'),
+    '-P', join(opts.sessionDir, 'conmon.pid'),
+    '-l', 'none',
+    '--exit-dir', opts.sessionDir,
+    '--socket-dir-path', opts.socketDir,
+    `--runtime-arg=--root=${opts.runcRoot}`,
+    '--exec',
+    '--exec-process-spec', opts.processSpecPath,
+  ];
+  const outFd = openSync(join(opts.sessionDir, 'conmon.log'), 'a');
+  let child;
+  try {
+    child = spawn(opts.conmonBinary ?? DEFAULT_CONMON, args, {
+      stdio: ['ignore', outFd, outFd, 'pipe'],
+      cwd: opts.sessionDir,
+      detached: true,
+      env: { ...process.env, _OCI_SYNCPIPE: '3' },
+    });
+  } finally {
+    closeSync(outFd);
+  }
+  child.unref();
+  const sync = new JsonLines(child.stdio[3] as Readable);
+  try {
+    const spawned = new Promise<never>((_, reject) =>
+      child.on('error', (e) => reject(new RuntimeError('Internal', `cannot start conmon: ${e.message}`, { cause: e }))),
+    );
+    spawned.catch(() => {});
+    const started = await Promise.race([sync.next(opts.timeoutMs ?? 10_000, 'conmon did not report the exec process started'), spawned]);
+    if (typeof started.data !== 'number' || started.data <= 0) throw runcFailure('exec', started.message);
+    const exit = sync.next(Infinity, 'conmon exited without reporting the exit code').then((m) => {
+      if (typeof m.data !== 'number' || m.data < 0) throw runcFailure('exec', m.message);
+      return m.data;
+    });
+    exit.catch(() => {}).finally(() => sync.destroy());
+    return { pid: started.data, exit };
+  } catch (err) {
+    killByPidFile(join(opts.sessionDir, 'conmon.pid'));
+    sync.destroy();
+    throw err;
+  }
+}
+
 /** Newline-delimited JSON messages from one of conmon's pipes. */
 class JsonLines {
   private buf = '';

@@ -9,7 +9,9 @@
  * named `h17-…`. Skipped unless running as root with runc and conmon.
  */
 import { finished } from 'node:stream/promises';
-import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { isRuntimeError } from '../cri/errors.ts';
 import type { ContainerConfig, ContainerId, ExecRequest } from '../cri/types.ts';
 import { BusyboxRootfs, BUSYBOX_REF } from '../testing/busybox-rootfs.ts';
@@ -28,7 +30,12 @@ if (missing) {
   afterAll(() => fixture?.dispose());
 
   /** A runtime on a private data root and a random cgroup parent, removed with everything in it after the test. */
-  const setup = (): RuncRuntimeService => privateRuncRuntime('h17', (fixture ??= new BusyboxRootfs())).rt;
+  const roots = new Map<RuncRuntimeService, string>();
+  const setup = (): RuncRuntimeService => {
+    const { rt, root } = privateRuncRuntime('h17', (fixture ??= new BusyboxRootfs()));
+    roots.set(rt, root);
+    return rt;
+  };
 
   let n = 0;
   async function run(rt: RuncRuntimeService, config: Partial<ContainerConfig> = {}): Promise<ContainerId> {
@@ -37,6 +44,9 @@ if (missing) {
     await rt.startContainer(id);
     return id;
   }
+
+  /** The container's directory in the runtime's data root (where exec sessions keep theirs). */
+  const containerDir = (rt: RuncRuntimeService, id: ContainerId): string => join(roots.get(rt)!, 'containers', id);
 
   /** Everything the session's stdout (with a TTY: its terminal) shows until it ends, and the exit code. */
   async function output(s: { stdout: NodeJS.ReadableStream; exit: Promise<number> }): Promise<{ text: string; code: number }> {
@@ -127,6 +137,37 @@ if (missing) {
       const notExecutable = await execOut(rt, id, {}, ['/etc/passwd']);
       expect(notExecutable).toEqual({ code: 126, text: expect.stringMatching(/permission denied/) });
       expect(await execOut(rt, id, {}, ['sh', '-c', 'echo own >&2; exit 255'])).toEqual({ code: 255, text: 'own\n' });
+    });
+
+    it('runs a detached exec in the background under conmon (exec -d): it outlives the call, is reaped, and its session goes when it ends', async () => {
+      const rt = setup();
+      const id = await run(rt);
+      const t0 = Date.now();
+      await rt.execDetached(id, { cmd: ['sh', '-c', 'echo $A > /tmp/first; sleep 1; echo done > /tmp/second'], env: [{ name: 'A', value: 'detached' }], user: 'nobody' });
+      expect(Date.now() - t0).toBeLessThan(1_000); // it did not wait for the command
+      const cat = async (f: string) => (await rt.execSync(id, ['cat', f], 10)).stdout.toString();
+      await vi.waitFor(async () => expect(await cat('/tmp/first')).toBe('detached\n'), { timeout: 5_000 });
+      expect((await rt.execSync(id, ['stat', '-c', '%U', '/tmp/first'], 10)).stdout.toString()).toBe('nobody\n');
+      await vi.waitFor(async () => expect(await cat('/tmp/second')).toBe('done\n'), { timeout: 5_000 });
+      // ended: no zombie left in the container, and the session directory is gone
+      await vi.waitFor(async () => {
+        const ps = (await rt.execSync(id, ['ps', '-o', 'stat,args'], 10)).stdout.toString();
+        expect(ps).not.toMatch(/^Z/m);
+        expect(ps).not.toContain('sleep 1');
+        expect(readdirSync(join(containerDir(rt, id))).filter((f) => f.startsWith('exec-'))).toEqual([]);
+      }, { timeout: 5_000 });
+    });
+
+    it('refuses a detached exec that cannot start (not found) or asks for a terminal or stdin', async () => {
+      const rt = setup();
+      const id = await run(rt);
+      const notFound = await rt.execDetached(id, { cmd: ['no-such-command'] }).catch((e: unknown) => e);
+      expect(isRuntimeError(notFound) && notFound.code).toBe('InvalidArgument');
+      expect((notFound as Error).message).toMatch(/executable file not found/);
+      for (const req of [{ tty: true }, { stdin: true }]) {
+        await expect(rt.execDetached(id, { cmd: ['true'], ...req })).rejects.toMatchObject({ code: 'InvalidArgument', message: 'a detached exec has no terminal and no stdin' });
+      }
+      expect(readdirSync(containerDir(rt, id)).filter((f) => f.startsWith('exec-'))).toEqual([]);
     });
 
     it.each([{ tty: false }, { tty: true }])('refuses an unknown user or group with Docker\'s message (tty $tty)', async ({ tty }) => {

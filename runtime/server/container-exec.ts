@@ -6,7 +6,7 @@ import { PassThrough } from 'node:stream';
 import { RuntimeError } from '../cri/errors.ts';
 import type { CallOptions, ContainerId, ExecRequest, ExecStreams, ExecSyncResult, TerminalSize } from '../cri/types.ts';
 import { resizeTerminal } from '../oci/attach-socket.ts';
-import { conmonExec, type ConmonExecSession } from '../oci/conmon.ts';
+import { conmonExec, conmonExecDetached, type ConmonExecSession } from '../oci/conmon.ts';
 import { resolveUser, toExecProcess, type OciProcess, type OciSpec } from '../oci/spec.ts';
 import { requireState } from '../task/states.ts';
 import type { Task } from '../task/task.ts';
@@ -186,6 +186,48 @@ async function execWithTty(ctx: ServerContext, task: Task, req: ExecRequest, opt
     exit,
     close,
   };
+}
+
+/**
+ * Starts a command in a running container in the background (`docker exec -d`): under
+ * conmon, which reaps it and outlives berth; output discarded. Resolves once the process
+ * runs; its session directory goes when it exits (or with the container). Rejects with
+ * `InvalidArgument` when the command cannot run (runc's message: `executable file not
+ * found`…), or with a terminal or stdin asked for, as `exec` otherwise.
+ */
+export async function execDetached(ctx: ServerContext, id: ContainerId, req: ExecRequest, opts?: CallOptions): Promise<void> {
+  const task = lookup(ctx, id);
+  requireState(task.state, ['running'], 'exec into');
+  if (req.cmd.length === 0) throw new RuntimeError('InvalidArgument', 'exec needs a command');
+  if (req.tty || req.stdin) throw new RuntimeError('InvalidArgument', 'a detached exec has no terminal and no stdin');
+  const sessionId = randomBytes(16).toString('hex');
+  const sessionDir = join(task.dir, `exec-${sessionId}`);
+  const cleanup = (): Promise<unknown> => rm(sessionDir, { recursive: true, force: true });
+  try {
+    const processSpec = await processOf(task, req, false);
+    await mkdir(sessionDir);
+    const processSpecPath = join(sessionDir, 'process.json');
+    await writeFile(processSpecPath, JSON.stringify(processSpec));
+    opts?.signal?.throwIfAborted();
+    const { exit } = await conmonExecDetached({
+      containerId: task.id,
+      sessionId,
+      name: task.record.config.name,
+      sessionDir,
+      processSpecPath,
+      runcRoot: ctx.paths.runc,
+      runcBinary: ctx.runc.binary,
+      conmonBinary: ctx.conmonBinary,
+      socketDir: ctx.paths.sockets,
+    });
+    void exit.then(
+      (code) => ctx.log.debug({ id: task.id, cmd: req.cmd, exitCode: code }, 'detached exec ended'),
+      (err: unknown) => ctx.log.debug({ err, id: task.id }, 'detached exec ended without an exit code'),
+    ).finally(() => cleanup().catch(() => {}));
+  } catch (err) {
+    await cleanup();
+    throw toRuntimeError(err, 'exec');
+  }
 }
 
 /** A terminal size runc accepts (cells as `unsigned short`); rejects anything else with `InvalidArgument`. */

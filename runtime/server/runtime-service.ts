@@ -33,7 +33,7 @@ import { attach } from './container-attach.ts';
 import { commitContainer, containerLayer, type CommitContainerOptions, type ContainerLayer } from './container-commit.ts';
 import { containerStatus } from './container-status.ts';
 import { createContainer } from './container-create.ts';
-import { exec, execSync } from './container-exec.ts';
+import { exec, execDetached, execSync } from './container-exec.ts';
 import { listContainers } from './container-list.ts';
 import { logs } from './container-logs.ts';
 import { pauseContainer } from './container-pause.ts';
@@ -172,6 +172,11 @@ export class RuncRuntimeService implements RuntimeService {
   async exec(id: ContainerId, req: ExecRequest, opts?: CallOptions): Promise<ExecStreams> {
     await this.guard();
     return exec(this.ctx, id, req, opts);
+  }
+
+  async execDetached(id: ContainerId, req: ExecRequest, opts?: CallOptions): Promise<void> {
+    await this.guard();
+    return execDetached(this.ctx, id, req, opts);
   }
 
   async attach(id: ContainerId, req: AttachRequest, opts?: CallOptions): Promise<AttachStreams> {

@@ -323,6 +323,16 @@ export class FakeRuntimeService implements RuntimeService {
     return { exitCode, stdout: Buffer.from(out.stdout), stderr: Buffer.from(out.stderr) };
   }
 
+  async execDetached(id: ContainerId, req: ExecRequest, opts?: CallOptions): Promise<void> {
+    this.enter('execDetached', opts);
+    const c = this.mustGet(id);
+    requireState(c.state, ['running'], 'exec into');
+    if (req.cmd.length === 0) throw new RuntimeError('InvalidArgument', 'exec needs a command');
+    if (req.tty || req.stdin) throw new RuntimeError('InvalidArgument', 'a detached exec has no terminal and no stdin');
+    // runs on its own, its output discarded
+    void new FakeProcess(req.cmd, { write: () => {}, hostname: c.hostname, env: [...c.env, ...(req.env ?? []).map((e) => `${e.name}=${e.value}`)] }).exited;
+  }
+
   async exec(id: ContainerId, req: ExecRequest, opts?: CallOptions): Promise<ExecStreams> {
     this.enter('exec', opts);
     const c = this.mustGet(id);

@@ -94,5 +94,21 @@ if (missing) {
       expect((await berth(['exec', '-w', '/tmp', 'h18-codes', '/etc/passwd'])).code).toBe(126);
       expect((await berth(['exec', '-t', 'h18-codes', 'no-such-command'])).code).toBe(127);
     }, 90_000);
+
+    it('exec -d starts the command in the background and returns at once (0, no output); it cannot be combined with -i/-t', async () => {
+      await runDetached('h18-bg');
+      const bg = await berth(['exec', '-d', '-e', 'WHO=bg', 'h18-bg', 'sh', '-c', 'echo $WHO > /tmp/bg; sleep 3; echo later > /tmp/later']);
+      expect(bg).toMatchObject({ code: 0, stdout: '', stderr: '' });
+      // it returned before the command ended: the second file is not there yet
+      expect((await berth(['exec', 'h18-bg', 'cat', '/tmp/later'])).code).toBe(1);
+      await vi.waitFor(async () => expect((await berth(['exec', 'h18-bg', 'cat', '/tmp/bg'])).stdout).toBe('bg\n'), { timeout: 5_000, interval: 200 });
+      await vi.waitFor(async () => expect((await berth(['exec', 'h18-bg', 'cat', '/tmp/later'])).stdout).toBe('later\n'), { timeout: 15_000, interval: 500 });
+      const notFound = await berth(['exec', '-d', 'h18-bg', 'no-such-command']);
+      expect(notFound.code).toBe(127);
+      expect(notFound.stderr).toMatch(/executable file not found/);
+      const withTty = await berth(['exec', '-d', '-t', 'h18-bg', 'sh']);
+      expect(withTty.code).toBe(126);
+      expect(withTty.stderr).toContain('exec -d runs the command in the background: it takes neither -i nor -t');
+    }, 90_000);
   });
 }
