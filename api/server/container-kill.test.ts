@@ -4,14 +4,13 @@
  * shell runs `trap 'exit N' SIG` as sh does (so the exit code tells which signal came).
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { startStreamsFixture, type Reply, type StreamsFixture } from '../../test/harness/streams-fixture.ts';
+import { CONTAINERS, startStreamsFixture, type Reply, type StreamsFixture } from '../../test/harness/streams-fixture.ts';
 import type { Pki } from '../../cli/pki.ts';
-import { NAME_LABEL, NAMESPACE_LABEL, type StreamServer } from '../../controllers/node/stream-server.ts';
+import type { StreamServer } from '../../controllers/node/stream-server.ts';
 import type { ContainerId } from '../../runtime/cri/types.ts';
 import type { FakeRuntimeService } from '../../runtime/testing/fake-runtime-service.ts';
 import { linuxSignalName } from './container-streams.ts';
 
-const CONTAINERS = '/apis/berth.dev/v1/namespaces/default/containers';
 /** HUP ends it with 3, USR1 with 4; anything else (but KILL) leaves it running. */
 const TRAPS = ['sh', '-c', "trap 'exit 3' HUP; trap 'exit 4' USR1; while true; do sleep 0.05; done"];
 
@@ -32,26 +31,8 @@ afterAll(async () => {
 
 const request = (...args: Parameters<StreamsFixture['request']>): Promise<Reply> => fx.request(...args);
 
-/** A Container object bound to `node` and, unless `start` is false, its runtime container running `command`. */
-async function containerOn(name: string, node: string | undefined, opts: { start?: boolean; command?: string[] } = {}): Promise<ContainerId | undefined> {
-  const created = await request('POST', CONTAINERS, { apiVersion: 'berth.dev/v1', kind: 'Container', metadata: { name }, spec: { image: 'busybox' } });
-  expect(created.status, created.text).toBe(201);
-  onTestFinished(async () => void (await request('DELETE', `${CONTAINERS}/${name}`)));
-  if (node) {
-    const bound = await request('PATCH', `${CONTAINERS}/${name}/status`, { status: { nodeName: node } }, 'application/merge-patch+json');
-    expect(bound.status).toBe(200);
-  }
-  if (opts.start === false) return undefined;
-  const id = await runtime.createContainer({
-    name: `default_${name}_1`,
-    image: 'busybox',
-    command: opts.command ?? TRAPS,
-    labels: { [NAMESPACE_LABEL]: 'default', [NAME_LABEL]: name },
-  });
-  await runtime.startContainer(id);
-  onTestFinished(() => runtime.removeContainer(id).catch(() => {}));
-  return id;
-}
+
+const containerOn = (name: string, node: string | undefined, opts: { start?: boolean; command?: string[] } = {}) => fx.containerOn(name, node, { command: TRAPS, ...opts });
 
 const exitCodeOf = async (id: ContainerId): Promise<number | undefined> => (await runtime.containerStatus(id)).exitCode;
 

@@ -4,14 +4,12 @@
  */
 import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { startStreamsFixture, type Reply, type StreamsFixture } from '../../test/harness/streams-fixture.ts';
+import { CONTAINERS, startStreamsFixture, type Reply, type StreamsFixture } from '../../test/harness/streams-fixture.ts';
 import type { Pki } from '../../cli/pki.ts';
 import type { ContainerStatsReport } from '../../controllers/node/container-stats-report.ts';
-import { NAME_LABEL, NAMESPACE_LABEL, type StreamServer } from '../../controllers/node/stream-server.ts';
-import type { ContainerConfig, ContainerId } from '../../runtime/cri/types.ts';
+import { NAME_LABEL, type StreamServer } from '../../controllers/node/stream-server.ts';
 import type { FakeRuntimeService } from '../../runtime/testing/fake-runtime-service.ts';
 
-const CONTAINERS = '/apis/berth.dev/v1/namespaces/default/containers';
 /** Counters the injected reader reports for `h16-net` (the fake runtime's pids are made up: the host has none to read). */
 const NET = { rxBytes: 4096, txBytes: 1234 };
 const DISK = { readBytes: 1 << 20, writeBytes: 512 };
@@ -39,6 +37,7 @@ afterAll(async () => {
 });
 
 const request = (...args: Parameters<StreamsFixture['request']>): Promise<Reply> => fx.request(...args);
+const containerOn = (...args: Parameters<StreamsFixture['containerOn']>) => fx.containerOn(...args);
 
 /** Reads `n` lines of a streamed `stats?stream=true`, then hangs up; resolves with the parsed lines. */
 function streamLines(path: string, n: number): Promise<{ status: number; lines: ContainerStatsReport[]; ended: boolean }> {
@@ -64,27 +63,6 @@ function streamLines(path: string, n: number): Promise<{ status: number; lines: 
   });
 }
 
-/** A Container object bound to `node` and, unless `start` is false, its runtime container (running). */
-async function containerOn(name: string, node: string | undefined, opts: { start?: boolean; config?: Partial<ContainerConfig> } = {}): Promise<ContainerId | undefined> {
-  const created = await request('POST', CONTAINERS, { apiVersion: 'berth.dev/v1', kind: 'Container', metadata: { name }, spec: { image: 'busybox' } });
-  expect(created.status).toBe(201);
-  onTestFinished(async () => void (await request('DELETE', `${CONTAINERS}/${name}`)));
-  if (node) {
-    const bound = await request('PATCH', `${CONTAINERS}/${name}/status`, { status: { nodeName: node } }, 'application/merge-patch+json');
-    expect(bound.status).toBe(200);
-  }
-  if (opts.start === false) return undefined;
-  const id = await runtime.createContainer({
-    name: `default_${name}_1`,
-    image: 'busybox',
-    command: ['sleep', '3600'],
-    labels: { [NAMESPACE_LABEL]: 'default', [NAME_LABEL]: name },
-    ...opts.config,
-  });
-  await runtime.startContainer(id);
-  onTestFinished(() => runtime.removeContainer(id).catch(() => {}));
-  return id;
-}
 
 describe('the stats subresource of a Container', () => {
   it("answers one JSON reading of the runtime's counters, with the node's size for unlimited memory", async () => {

@@ -7,15 +7,14 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { Attach, Exec, KubeConfig, Log } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { startStreamsFixture, type Reply, type StreamsFixture } from '../../test/harness/streams-fixture.ts';
+import { CONTAINERS, startStreamsFixture, type Reply, type StreamsFixture } from '../../test/harness/streams-fixture.ts';
 import WebSocket from 'ws';
 import type { Pki } from '../../cli/pki.ts';
-import { NAME_LABEL, NAMESPACE_LABEL, type StreamServer } from '../../controllers/node/stream-server.ts';
+import type { StreamServer } from '../../controllers/node/stream-server.ts';
 import type { ContainerConfig, ContainerId } from '../../runtime/cri/types.ts';
 import { FakeRuntimeService } from '../../runtime/testing/fake-runtime-service.ts';
 import { parseExecOptions } from './container-streams.ts';
 
-const CONTAINERS = '/apis/berth.dev/v1/namespaces/default/containers';
 
 let fx: StreamsFixture;
 let pki: Pki;
@@ -43,26 +42,10 @@ afterAll(async () => {
 
 const request = (...args: Parameters<StreamsFixture['request']>): Promise<Reply> => fx.request(...args);
 
-/** A Container object bound to `node` (through the status subresource, as the agent reports it) and its running runtime container. */
-async function containerOn(name: string, node: string | undefined, script: string, config: Partial<ContainerConfig> = {}): Promise<ContainerId> {
-  const created = await request('POST', CONTAINERS, { apiVersion: 'berth.dev/v1', kind: 'Container', metadata: { name }, spec: { image: 'busybox' } });
-  expect(created.status).toBe(201);
-  onTestFinished(async () => void (await request('DELETE', `${CONTAINERS}/${name}`)));
-  if (node) {
-    const bound = await request('PATCH', `${CONTAINERS}/${name}/status`, { status: { nodeName: node } }, 'application/merge-patch+json');
-    expect(bound.status).toBe(200);
-  }
-  const id = await runtime.createContainer({
-    name: `default_${name}_1`,
-    image: 'busybox',
-    command: ['sh', '-c', script],
-    labels: { [NAMESPACE_LABEL]: 'default', [NAME_LABEL]: name },
-    ...config,
-  });
-  await runtime.startContainer(id);
-  onTestFinished(() => runtime.removeContainer(id));
-  return id;
-}
+
+/** A Container bound to `node` running `sh -c script` on the fake runtime. */
+const containerOn = async (name: string, node: string | undefined, script: string, config: Partial<ContainerConfig> = {}): Promise<ContainerId> =>
+  (await fx.containerOn(name, node, { command: ['sh', '-c', script], config }))!;
 
 /** client-node's `Exec`, collecting output and the final Status. */
 async function clientExec(name: string, command: string[], stdin?: string): Promise<{ stdout: string; stderr: string; status: any }> {

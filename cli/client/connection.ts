@@ -8,9 +8,10 @@
  */
 import { existsSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
+import type https from 'node:https';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type WebSocket from 'ws';
 import { ApiClient } from '../../controllers/framework/client.ts';
 import { ApiStatusError } from '../../controllers/framework/api-status-error.ts';
 import { adminKubeconfigPath, defaultServerDataDir } from '../data-dir.ts';
@@ -40,8 +41,6 @@ export interface Connection {
   readonly client: ApiClient;
   /** The kubeconfig context in use. */
   readonly context: string;
-  /** client-node's `KubeConfig` of the same kubeconfig and context, for its exec and attach streams (loaded on first use). */
-  loadKubeConfig(): Promise<KubeConfig>;
   readonly namespace: string;
   /** The server URL, for messages. */
   readonly server: string;
@@ -52,6 +51,12 @@ export interface Connection {
    * once headers arrive (for streaming). HTTP ≥ 400 rejects with `ApiStatusError`.
    */
   request(method: string, path: string, opts?: RawRequestOptions): Promise<IncomingMessage>;
+  /**
+   * Opens a WebSocket (exec, attach) at `path` with the same credentials and connection
+   * (the local socket when there is one), offering `protocols`. Rejects with
+   * `ApiStatusError` when the server refuses the upgrade.
+   */
+  websocket(path: string, protocols: readonly string[]): Promise<WebSocket>;
   close(): void;
 }
 
@@ -131,10 +136,50 @@ export function connect(flags: ConnectionFlags): Connection {
     }
   };
 
+  const websocket = async (path: string, protocols: readonly string[]): Promise<WebSocket> => {
+    const { default: WebSocketClient } = await import('ws');
+    const o: https.RequestOptions = {};
+    await access.applyToHTTPSOptions(o);
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(o.headers ?? {})) if (v !== undefined) headers[k] = String(v);
+    if (o.auth) headers.authorization = `Basic ${Buffer.from(o.auth).toString('base64')}`;
+    const server = new URL(cluster.server);
+    const base = server.pathname.replace(/\/$/, '');
+    const socket = raw.via.startsWith('unix:') ? raw.via.slice('unix:'.length) : undefined;
+    const url = socket ? `ws+unix://${socket}:${base}${path}` : `${server.protocol === 'https:' ? 'wss' : 'ws'}://${server.host}${base}${path}`;
+    const tls = socket ? {} : Object.fromEntries(Object.entries({ ca: o.ca, cert: o.cert, key: o.key, rejectUnauthorized: o.rejectUnauthorized, servername: o.servername }).filter(([, v]) => v !== undefined));
+    const what = `${path.split('?')[0]}`;
+    const t0 = performance.now();
+    debug(`→ WebSocket ${path}`);
+    const ws = new WebSocketClient(url, [...protocols], { headers, ...tls });
+    return new Promise<WebSocket>((resolve, reject) => {
+      ws.once('open', () => {
+        debug(`← open ${ws.protocol} ${what} (${(performance.now() - t0).toFixed(0)} ms)`);
+        resolve(ws);
+      });
+      ws.once('unexpected-response', (_req, res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: unknown = text;
+          try {
+            body = JSON.parse(text);
+          } catch {
+            // plain text
+          }
+          debug(`← ${res.statusCode} ${what} (${(performance.now() - t0).toFixed(0)} ms)`);
+          reject(ApiStatusError.fromResponse(res.statusCode ?? 500, body, what));
+        });
+      });
+      ws.once('error', reject);
+    });
+  };
+
   return {
     client,
     context: access.context,
-    loadKubeConfig: () => access.loadClientNode(),
+    websocket,
     namespace,
     server: cluster.server,
     debug,

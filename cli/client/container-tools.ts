@@ -14,7 +14,6 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type WebSocket from 'ws';
 import type { Container, Image } from '../../api/types/index.ts';
 import type { ContainerStatsReport } from '../../controllers/node/container-stats-report.ts';
 import { Image as ImageKind } from '../../controllers/framework/resource-kind.ts';
@@ -26,7 +25,7 @@ import { findContainer, shortId, VerbError } from './containers.ts';
 import { ellipsis, humanDuration, humanSize, renderFormat, renderTable } from './format.ts';
 import { findImage } from './images.ts';
 import { toImageName } from './login-secrets.ts';
-import { type ExecStatus } from './streams.ts';
+import { execWithStreams, type ExecStatus } from './streams.ts';
 import { waitForObject } from './wait.ts';
 
 /** How a command run in a container ended. */
@@ -47,12 +46,7 @@ export function execResult(status: ExecStatus | undefined): ExecResult {
 
 /** Runs `command` in a running container with the given streams (no TTY); resolves when it ends. */
 export async function execWith(conn: Connection, name: string, command: readonly string[], io: { stdout: Writable; stderr?: Writable; stdin?: Readable }): Promise<ExecResult> {
-  let status: ExecStatus | undefined;
-  const ws = (await new (await import('@kubernetes/client-node')).Exec(await conn.loadKubeConfig()).exec(conn.namespace, name, name, [...command], io.stdout, io.stderr ?? null, io.stdin ?? null, false, (s) => {
-    status = s as ExecStatus;
-  })) as unknown as WebSocket;
-  await new Promise<void>((r) => (ws.readyState === ws.CLOSED ? r() : ws.on('close', () => r())));
-  return execResult(status);
+  return execResult(await execWithStreams(conn, name, command, io));
 }
 
 /** Runs `command` in the container and collects its output; throws `VerbError` when it fails. */

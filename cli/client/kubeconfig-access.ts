@@ -145,7 +145,7 @@ export class KubeconfigAccess implements ClusterAccess {
     else if (u.username !== undefined) opts.auth = `${u.username}:${u.password ?? ''}`;
   }
 
-  /** client-node's `KubeConfig` of the same source and context (for its exec and attach streams). Loaded once, on first use. */
+  /** client-node's `KubeConfig` of the same source and context (for the plugins it runs). Loaded once, on first use. */
   loadClientNode(): Promise<KubeConfig> {
     this.clientNode ??= import('@kubernetes/client-node').then(({ KubeConfig }) => {
       const kc = new KubeConfig();

@@ -3,9 +3,11 @@
  * attach and exec (client-node `Attach` / `Exec` over WebSocket), with the local
  * terminal put in raw mode and resized on SIGWINCH when a TTY is asked for.
  */
-import type { Writable } from 'node:stream';
-import type WebSocket from 'ws';
+import type { Readable, Writable } from 'node:stream';
+import { openChannelSession, type ChannelIo, type ExecStatus } from './channel-session.ts';
 import type { Connection } from './connection.ts';
+
+export type { ExecStatus } from './channel-session.ts';
 
 export interface LogOptions {
   readonly follow?: boolean;
@@ -53,13 +55,6 @@ export function rawTerminal(enabled: boolean): () => void {
   };
 }
 
-/** Waits until a WebSocket closes. */
-const closed = (ws: WebSocket): Promise<void> =>
-  new Promise((resolve) => {
-    if (ws.readyState === ws.CLOSED) return resolve();
-    ws.on('close', () => resolve());
-  });
-
 export interface StreamSessionOptions {
   readonly stdin: boolean;
   readonly tty: boolean;
@@ -75,22 +70,45 @@ export interface StreamSessionOptions {
 export async function attachSession(conn: Connection, name: string, opts: StreamSessionOptions): Promise<void> {
   const restore = rawTerminal(opts.tty && opts.stdin);
   try {
-    const { Attach } = await import('@kubernetes/client-node');
-    const ws = (await new Attach(await conn.loadKubeConfig()).attach(conn.namespace, name, name, process.stdout, opts.tty ? null : process.stderr, opts.stdin ? process.stdin : null, opts.tty)) as unknown as WebSocket;
-    if (opts.onOpen) await opts.onOpen().catch((err: unknown) => (ws.close(), Promise.reject(err)));
-    await closed(ws);
+    const q = streamQuery({ stdin: opts.stdin, stdout: true, stderr: !opts.tty, tty: opts.tty });
+    const session = await openChannelSession(conn, containerStreamPath(conn, name, 'attach', q), stdioOf(opts));
+    if (opts.onOpen) await opts.onOpen().catch((err: unknown) => (session.close(), Promise.reject(err)));
+    await session.ended;
   } finally {
     restore();
     if (opts.stdin) process.stdin.pause();
   }
 }
 
-/** The final Status of an exec session, as the agent sends it on channel 3. */
-export interface ExecStatus {
-  readonly status?: string;
-  readonly reason?: string;
-  readonly message?: string;
-  readonly details?: { readonly causes?: readonly { readonly reason?: string; readonly message?: string }[] };
+/** This process's stdio for a session: stderr apart without a TTY, the terminal's size sent with one. */
+function stdioOf(opts: { stdin: boolean; tty: boolean }, output = true): ChannelIo {
+  return {
+    stdout: output ? process.stdout : null,
+    stderr: output && !opts.tty ? process.stderr : null,
+    stdin: opts.stdin ? process.stdin : null,
+    terminal: opts.tty && process.stdout.isTTY ? process.stdout : null,
+  };
+}
+
+/** The streams a session asks for, as the exec and attach queries name them. */
+function streamQuery(s: { stdin: boolean; stdout: boolean; stderr: boolean; tty: boolean }): URLSearchParams {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(s)) q.set(k, String(v));
+  return q;
+}
+
+/** `/apis/berth.dev/v1/namespaces/NS/containers/NAME/VERB?QUERY`. */
+function containerStreamPath(conn: Connection, name: string, verb: 'exec' | 'attach', q: URLSearchParams, extra = ''): string {
+  const query = [q.toString().replaceAll('+', '%20'), extra].filter(Boolean).join('&');
+  return `/apis/berth.dev/v1/namespaces/${encodeURIComponent(conn.namespace)}/containers/${encodeURIComponent(name)}/${verb}?${query}`;
+}
+
+/** Runs `command` in a container with the given streams (no TTY, no extensions); resolves with the final Status. */
+export async function execWithStreams(conn: Connection, name: string, command: readonly string[], io: { stdout: Writable; stderr?: Writable; stdin?: Readable }): Promise<ExecStatus | undefined> {
+  const q = streamQuery({ stdin: !!io.stdin, stdout: true, stderr: !!io.stderr, tty: false });
+  for (const c of command) q.append('command', c);
+  const session = await openChannelSession(conn, containerStreamPath(conn, name, 'exec', q), { stdout: io.stdout, stderr: io.stderr ?? null, stdin: io.stdin ?? null });
+  return session.ended;
 }
 
 export interface ExecSessionOptions extends StreamSessionOptions {
@@ -123,30 +141,20 @@ export function execQueryExtensions(opts: Pick<ExecSessionOptions, 'user' | 'env
  * Runs `command` in a running container with this process's stdio; resolves with
  * Docker's exit code: the command's, 126 when it cannot be executed (or the user is
  * unknown), 127 when it is not found, 1 with the message on stderr when the exec is refused.
- * client-node's `Exec` runs the session (terminal size, resizes, stdin); its path only
- * gets berth's `user`/`env`/`workingDir` appended.
+ * With a TTY the local terminal is raw and its size goes with the start and every change.
  */
 export async function execSession(conn: Connection, name: string, command: readonly string[], opts: ExecSessionOptions): Promise<number> {
   const restore = rawTerminal(opts.tty && opts.stdin);
-  let status: ExecStatus | undefined;
   try {
-    const { Exec } = await import('@kubernetes/client-node');
-    const exec = new Exec(await conn.loadKubeConfig());
-    const extra = execQueryExtensions(opts);
-    if (extra) {
-      const handler = exec.handler;
-      exec.handler = { connect: (path, text, binary) => handler.connect(`${path}&${extra}`, text, binary) };
-    }
-    const out = opts.detach ? null : process.stdout;
-    const ws = (await exec.exec(conn.namespace, name, name, [...command], out, opts.tty || opts.detach ? null : process.stderr, opts.stdin ? process.stdin : null, opts.tty, (s) => {
-      status = s as ExecStatus;
-    })) as unknown as WebSocket;
-    await closed(ws);
+    const detach = opts.detach ?? false;
+    const q = streamQuery({ stdin: opts.stdin, stdout: !detach, stderr: !detach && !opts.tty, tty: opts.tty });
+    for (const c of command) q.append('command', c);
+    const session = await openChannelSession(conn, containerStreamPath(conn, name, 'exec', q, execQueryExtensions(opts)), stdioOf(opts, !detach));
+    return execExitCode(await session.ended);
   } finally {
     restore();
     if (opts.stdin) process.stdin.pause();
   }
-  return execExitCode(status);
 }
 
 /** Docker's exit code for an exec's final Status. */

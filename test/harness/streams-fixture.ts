@@ -15,7 +15,9 @@ import { bearerAuth } from '../../api/server/auth.ts';
 import { containerStreams } from '../../api/server/container-streams.ts';
 import { ObjectStore } from '../../api/registry/object-store.ts';
 import { ensurePki, type Pki } from '../../cli/pki.ts';
-import { createStreamServer, type StreamServer, type StreamServerOptions } from '../../controllers/node/stream-server.ts';
+import { expect, onTestFinished } from 'vitest';
+import { createStreamServer, NAME_LABEL, NAMESPACE_LABEL, type StreamServer, type StreamServerOptions } from '../../controllers/node/stream-server.ts';
+import type { ContainerConfig, ContainerId } from '../../runtime/cri/types.ts';
 import { FakeRuntimeService } from '../../runtime/testing/fake-runtime-service.ts';
 import { MemoryLog } from '../../store/memory/memory-log.ts';
 
@@ -39,8 +41,23 @@ export interface StreamsFixture {
   readonly url: string;
   /** One request to the API server (as the admin unless `token` says otherwise). */
   request(method: string, path: string, body?: unknown, contentType?: string, token?: string): Promise<Reply>;
+  /**
+   * A Container `name` (busybox) bound to `node` through the status subresource, as the
+   * agent reports it, and — unless `start: false` — its running runtime container
+   * (`command`, default `sleep 3600`); both removed when the test finishes.
+   */
+  containerOn(name: string, node: string | undefined, opts?: ContainerOnOptions): Promise<ContainerId | undefined>;
   close(): Promise<void>;
 }
+
+export interface ContainerOnOptions {
+  readonly start?: boolean;
+  readonly command?: readonly string[];
+  readonly config?: Partial<ContainerConfig>;
+}
+
+/** The path of the default namespace's Containers. */
+export const CONTAINERS = '/apis/berth.dev/v1/namespaces/default/containers';
 
 /** Starts the fixture; `agentOptions` are added to the stream server's (e.g. `statsIntervalMs`). */
 export async function startStreamsFixture(agentOptions: Partial<StreamServerOptions> = {}): Promise<StreamsFixture> {
@@ -94,6 +111,27 @@ export async function startStreamsFixture(agentOptions: Partial<StreamServerOpti
       req.end(payload);
     });
 
+  const containerOn = async (name: string, node: string | undefined, opts: ContainerOnOptions = {}): Promise<ContainerId | undefined> => {
+    const created = await request('POST', CONTAINERS, { apiVersion: 'berth.dev/v1', kind: 'Container', metadata: { name }, spec: { image: 'busybox' } });
+    expect(created.status, created.text).toBe(201);
+    onTestFinished(async () => void (await request('DELETE', `${CONTAINERS}/${name}`)));
+    if (node) {
+      const bound = await request('PATCH', `${CONTAINERS}/${name}/status`, { status: { nodeName: node } }, 'application/merge-patch+json');
+      expect(bound.status).toBe(200);
+    }
+    if (opts.start === false) return undefined;
+    const id = await runtime.createContainer({
+      name: `default_${name}_1`,
+      image: 'busybox',
+      command: [...(opts.command ?? ['sleep', '3600'])],
+      labels: { [NAMESPACE_LABEL]: 'default', [NAME_LABEL]: name },
+      ...opts.config,
+    });
+    await runtime.startContainer(id);
+    onTestFinished(() => runtime.removeContainer(id).catch(() => {}));
+    return id;
+  };
+
   return {
     pki,
     runtime,
@@ -101,6 +139,7 @@ export async function startStreamsFixture(agentOptions: Partial<StreamServerOpti
     api,
     url,
     request,
+    containerOn,
     close: async () => {
       api.shutdown();
       await new Promise<void>((r) => (server.close(() => r()), server.closeAllConnections()));
