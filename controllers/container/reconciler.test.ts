@@ -270,7 +270,8 @@ describe('ContainerReconciler', () => {
     const failing = await waitForPhase(client, 'rm-failing', 'Running');
     runtime.simulateExit(live(runtime).find((c) => c.config.labels?.['berth.dev/name'] === 'rm')!.id, 5);
     await vi.waitFor(async () => expect(isNotFound(await get(client, 'rm').then(() => undefined, (e: unknown) => e))).toBe(true), WAIT);
-    // a watcher saw the exit code before the deletion
+    // a watcher saw the exit code before the deletion (the DELETED event may come a little after a GET says 404)
+    await vi.waitFor(() => expect(seen.some((e) => e.type === 'DELETED')).toBe(true), WAIT);
     const exited = seen.findIndex((e) => e.phase === 'Exited' && e.exitCode === 5);
     expect(exited).toBeGreaterThanOrEqual(0);
     expect(seen.findIndex((e) => e.type === 'DELETED')).toBeGreaterThan(exited);
