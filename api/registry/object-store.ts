@@ -575,7 +575,11 @@ export class ObjectStore {
         nm.finalizers = finalizers;
         if (!nm.deletionTimestamp) {
           nm.deletionTimestamp = nowRfc3339(this.now());
-          nm.deletionGracePeriodSeconds = opts.gracePeriodSeconds ?? 0;
+          const grace = opts.gracePeriodSeconds ?? specGrace(obj);
+          if (grace !== undefined) nm.deletionGracePeriodSeconds = grace;
+        } else if (opts.gracePeriodSeconds !== undefined && (nm.deletionGracePeriodSeconds === undefined || opts.gracePeriodSeconds < nm.deletionGracePeriodSeconds)) {
+          // as Kubernetes: a later delete may shorten the grace period (`kubectl delete --grace-period=0 --force`), never lengthen it
+          nm.deletionGracePeriodSeconds = opts.gracePeriodSeconds;
         }
         if (r.kind === 'Namespace') next.status = { ...(next.status ?? {}), phase: 'Terminating' };
         if (isDeepStrictEqual(next, obj) || opts.dryRun) return { deleted: false, object: next };
@@ -758,4 +762,14 @@ export function withResourceVersion(value: string, revision: number): string | u
   if (!head) return undefined;
   const at = head[0].length;
   return `${value.slice(0, at)}"resourceVersion":"${revision}"${value[at] === '}' ? '' : ','}${value.slice(at)}`;
+}
+
+/**
+ * The grace period of a delete that names none: the object's own `spec.stopGracePeriodSeconds`
+ * (a Container's, as a Pod's `terminationGracePeriodSeconds`); undefined when it has none
+ * (the controller then stops with the schema's default).
+ */
+function specGrace(obj: KubeObjectLike): number | undefined {
+  const g = (obj as { spec?: { stopGracePeriodSeconds?: unknown } }).spec?.stopGracePeriodSeconds;
+  return typeof g === 'number' && Number.isInteger(g) && g >= 0 ? g : undefined;
 }

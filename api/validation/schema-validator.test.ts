@@ -154,6 +154,7 @@ describe('SchemaValidator', () => {
       want: [{ reason: 'FieldValueTypeInvalid', field: 'spec.replicas', message: 'Invalid value: "string": spec.replicas in body must be of type integer: "string"' }],
     },
     { name: 'a negative replica count', schema: 'Service', obj: { spec: { replicas: -1, template: { spec: { image: 'b' } } } }, want: [{ reason: 'FieldValueInvalid', field: 'spec.replicas', message: 'Invalid value: -1: must be greater than or equal to 0' }] },
+    { name: 'a console size of no columns', schema: 'Container', obj: ctr({ tty: true, consoleSize: { width: 0, height: 24 } }), want: [{ reason: 'FieldValueInvalid', field: 'spec.consoleSize.width', message: 'Invalid value: 0: must be greater than or equal to 1' }] },
     { name: 'a port above 65535', schema: 'Container', obj: ctr({ ports: [{ containerPort: 70000 }] }), want: [{ reason: 'FieldValueInvalid', field: 'spec.ports[0].containerPort', message: 'Invalid value: 70000: must be less than or equal to 65535' }] },
     {
       name: 'a fraction where an integer belongs',

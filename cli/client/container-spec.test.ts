@@ -22,6 +22,13 @@ describe('toContainer', () => {
     expect(c.spec).toMatchObject(want);
   });
 
+  it('starts a -t container at the local terminal\'s size (Docker\'s ConsoleSize), and gives none without -t', () => {
+    const consoleSize = { width: 120, height: 40 };
+    expect(toContainer({ tty: true }, { ...base, consoleSize }).spec.consoleSize).toEqual(consoleSize);
+    expect(toContainer({ tty: true }, base).spec).not.toHaveProperty('consoleSize');
+    expect(toContainer({ interactive: true }, { ...base, consoleSize }).spec).not.toHaveProperty('consoleSize');
+  });
+
   it('names the container after the image when --name is absent, and keeps labels', () => {
     const c = toContainer({ label: ['app=web'] }, { ...base, image: '127.0.0.1:5000/team/App:1' });
     expect(c.metadata).toEqual({ name: 'app-abcde', namespace: 'default', labels: { app: 'web' } });

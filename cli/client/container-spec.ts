@@ -52,6 +52,8 @@ export interface ToContainerOptions {
   readonly environ: Readonly<Record<string, string | undefined>>;
   /** Picks the name when `--name` is absent; default random. */
   readonly randomSuffix?: () => string;
+  /** The local terminal's size, when there is one: with `-t` the container's terminal starts at it (Docker's `ConsoleSize`). */
+  readonly consoleSize?: { readonly width: number; readonly height: number };
 }
 
 /** Docker's `--restart` words → `spec.restartPolicy` (`unless-stopped` is `Always`: berth never restarts a Stopped container). */
@@ -230,6 +232,7 @@ export function toContainer(flags: RunFlags, opts: ToContainerOptions): Containe
   if (flags.user) spec.user = flags.user;
   if (flags.hostname) spec.hostname = flags.hostname;
   if (flags.tty) spec.tty = true;
+  if (flags.tty && opts.consoleSize) spec.consoleSize = { width: opts.consoleSize.width, height: opts.consoleSize.height };
   if (flags.interactive) spec.stdin = true;
   if (flags.pull !== undefined) {
     const p = PULL[flags.pull];

@@ -229,18 +229,22 @@ export async function kill(conn: Connection, name: string, signal = 'KILL'): Pro
   }
 }
 
-/** `rm [-f]`: deletes the object (the agent removes the runtime container first) and waits until it is gone. */
+/**
+ * `rm [-f]`: deletes the object (the agent removes the runtime container first) and waits
+ * until it is gone. `-f` deletes with a grace period of 0: a running process is killed
+ * (SIGKILL) at once, as `docker rm -f` does, not stopped with its stop signal.
+ */
 export async function remove(conn: Connection, name: string, force: boolean): Promise<void> {
   const c = await findContainer(conn, name);
   if (!force && isUp(c)) {
     throw new VerbError(`cannot remove container "${c.metadata.name!}": container is ${c.status?.phase === 'Paused' ? 'paused' : 'running'}: stop the container before removing or force remove`);
   }
-  await deleteAndWait(conn, c.metadata.name!);
+  await deleteAndWait(conn, c.metadata.name!, force ? 0 : undefined);
 }
 
-async function deleteAndWait(conn: Connection, name: string): Promise<void> {
+async function deleteAndWait(conn: Connection, name: string, gracePeriodSeconds?: number): Promise<void> {
   try {
-    await conn.client.delete(ContainerKind, conn.namespace, name);
+    await conn.client.delete(ContainerKind, conn.namespace, name, gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds });
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }
@@ -371,7 +375,9 @@ function envFiles(paths: readonly string[] | undefined): { path: string; text: s
 
 /** Creates the Container of `run`/`create`; a taken name is Docker's conflict (125). */
 async function createContainer(conn: Connection, o: RunOptions, state: 'Running' | 'Stopped', extra: { autoRemove?: boolean } = {}): Promise<Container> {
-  const obj = toContainer({ ...o.flags, envFiles: envFiles(o.flags.envFile) }, { namespace: conn.namespace, image: o.image, args: o.args, state, environ: process.env });
+  const out = process.stdout;
+  const consoleSize = out.isTTY && out.columns > 0 && out.rows > 0 ? { width: out.columns, height: out.rows } : undefined;
+  const obj = toContainer({ ...o.flags, envFiles: envFiles(o.flags.envFile) }, { namespace: conn.namespace, image: o.image, args: o.args, state, environ: process.env, ...(consoleSize ? { consoleSize } : {}) });
   if (extra.autoRemove) obj.spec.autoRemove = true;
   // As Docker pulls with what `docker login` stored: the login Secret of the image's registry.
   const login = await loginSecretFor(conn, o.image);

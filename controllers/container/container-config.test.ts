@@ -53,6 +53,11 @@ describe('toContainerConfig', () => {
     expect(cfg.stdin).toBeUndefined();
   });
 
+  it('passes the console size of a tty, and none without one', () => {
+    expect(toContainerConfig(container({ tty: true, consoleSize: { width: 100, height: 30 } }), run).consoleSize).toEqual({ width: 100, height: 30 });
+    expect(toContainerConfig(container({ consoleSize: { width: 100, height: 30 } }), run)).not.toHaveProperty('consoleSize');
+  });
+
   it('uses spec.hostname over the name, and cuts long names to 63 characters', () => {
     expect(toContainerConfig(container({ hostname: 'box' }), run).hostname).toBe('box');
     expect(toContainerConfig(container({}, 'a'.repeat(80)), run).hostname).toBe('a'.repeat(63));
@@ -92,7 +97,7 @@ describe('toContainerConfig', () => {
 describe('specHash', () => {
   it('ignores state, restartPolicy, stopGracePeriodSeconds, imagePullPolicy, nodeName and key order', () => {
     const a = specHash({ image: 'busybox', command: ['a'], state: 'Running', restartPolicy: 'Always' });
-    expect(specHash({ command: ['a'], image: 'busybox', state: 'Paused', restartPolicy: 'Never', stopGracePeriodSeconds: 3, imagePullPolicy: 'Never', nodeName: 'x' })).toBe(a);
+    expect(specHash({ command: ['a'], image: 'busybox', state: 'Paused', restartPolicy: 'Never', stopGracePeriodSeconds: 3, imagePullPolicy: 'Never', nodeName: 'x', consoleSize: { width: 100, height: 30 } })).toBe(a);
   });
   it('changes with what goes into the runtime container', () => {
     expect(specHash({ image: 'busybox', command: ['a'] })).not.toBe(specHash({ image: 'busybox', command: ['b'] }));

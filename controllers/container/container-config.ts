@@ -63,6 +63,7 @@ export function toContainerConfig(c: Container, run: RunInfo): ContainerConfig {
     ...(spec.user ? { user: spec.user } : {}),
     hostname: spec.hostname || name.slice(0, HOSTNAME_MAX).replace(/[.-]+$/, ''),
     ...(spec.tty ? { tty: true } : {}),
+    ...(spec.tty && spec.consoleSize ? { consoleSize: { width: spec.consoleSize.width, height: spec.consoleSize.height } } : {}),
     ...(spec.stdin ? { stdin: true } : {}),
     ...(mounts.length ? { mounts } : {}),
     ...(resources ? { resources } : {}),

@@ -29,9 +29,10 @@ export const RUNTIME_FINALIZER = 'berth.dev/runtime';
 /**
  * Spec fields that do not go into the runtime container: changing them never
  * replaces it. `state` is acted on in place; the others are policies read at the time
- * they apply (on exit, on stop, before a create) or the binding itself.
+ * they apply (on exit, on stop, before a create), the binding itself, or the terminal's
+ * size at the start (`consoleSize`; a running terminal follows resizes instead).
  */
-export const SPEC_FIELDS_NOT_HASHED: readonly string[] = ['state', 'restartPolicy', 'autoRemove', 'stopGracePeriodSeconds', 'imagePullPolicy', 'imagePullSecrets', 'nodeName'];
+export const SPEC_FIELDS_NOT_HASHED: readonly string[] = ['state', 'restartPolicy', 'autoRemove', 'stopGracePeriodSeconds', 'imagePullPolicy', 'imagePullSecrets', 'nodeName', 'consoleSize'];
 
 /** The labels that find every runtime container of the Container `namespace/name`. */
 export const ownerLabels = (namespace: string, name: string): Record<string, string> => ({ [LABEL_NAMESPACE]: namespace, [LABEL_NAME]: name });

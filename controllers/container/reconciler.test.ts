@@ -297,6 +297,17 @@ describe('ContainerReconciler', () => {
     expect(runtime.containers.size).toBe(0);
     expect(runtime.calls).toContain('stopContainer');
     expect(runtime.calls).toContain('removeContainer');
+    expect(runtime.stopGraces).toEqual([1]); // a delete that names no grace period: the spec's stopGracePeriodSeconds
+  });
+
+  it('stops a deleted Container with the delete\'s grace period (0: killed at once, as docker rm -f)', async () => {
+    const cp = await controlPlane();
+    const { client, runtime } = await startAgent(cp);
+    await client.create(container('killed', { stopGracePeriodSeconds: 30 }));
+    await waitForPhase(client, 'killed', 'Running');
+    await client.delete(Container, 'default', 'killed', { gracePeriodSeconds: 0 });
+    await vi.waitFor(async () => expect(isNotFound(await get(client, 'killed').then(() => undefined, (e: unknown) => e))).toBe(true), WAIT);
+    expect(runtime.stopGraces).toEqual([0]);
   });
 
   it('waits with ImageReady=False for an absent image and starts as soon as an Image is imported', async () => {

@@ -464,11 +464,17 @@ export class ContainerReconciler implements Reconciler {
     return undefined;
   }
 
+  /**
+   * Stops (stopSignal, then SIGKILL after the grace period) and removes a runtime container.
+   * The grace period is the deletion's (`metadata.deletionGracePeriodSeconds`, 0 for
+   * `berth rm -f` as `docker rm -f` kills at once) when the object is being deleted, else the spec's.
+   */
   private async stopAndRemove(ctx: ReconcileContext, obj: Container, c: RuntimeContainer, why: string): Promise<void> {
     const { runtime, recorder } = this.deps;
     const call = { signal: ctx.signal };
     if (c.state === 'running' || c.state === 'paused' || c.state === 'created') {
-      const grace = obj.spec.stopGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS;
+      const deleting = obj.metadata.deletionTimestamp ? obj.metadata.deletionGracePeriodSeconds : undefined;
+      const grace = deleting ?? obj.spec.stopGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS;
       void recorder?.normal(obj, 'Killing', `stopping container ${short(c.id)} (${obj.spec.stopSignal ?? 'SIGTERM'}, SIGKILL after ${grace} s): ${why}`);
       await runtime.stopContainer(c.id, grace, call);
     }

@@ -65,6 +65,12 @@ export interface ContainerConfig {
   readonly user?: string;
   readonly hostname?: string;
   readonly tty?: boolean;
+  /**
+   * With `tty`: the terminal's size when the process starts (Docker's `ConsoleSize`, the
+   * OCI process' `consoleSize`); later changes go through an attach session's `resize`.
+   * Absent: 0×0 until the first `resize`.
+   */
+  readonly consoleSize?: TerminalSize;
   readonly stdin?: boolean;
   readonly mounts?: readonly Mount[];
   readonly resources?: Resources;

@@ -32,6 +32,8 @@ describe('buildSpec', () => {
     },
     { name: 'adds a default PATH when the image has none', image: { cmd: ['sh'] }, want: (s) => s.process.env.find((e) => e.startsWith('PATH=')), equals: 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
     { name: 'sets TERM for a tty', config: { tty: true }, want: (s) => [s.process.terminal, s.process.env.includes('TERM=xterm')], equals: [true, true] },
+    { name: 'starts a tty at the console size', config: { tty: true, consoleSize: { width: 132, height: 43 } }, want: (s) => s.process.consoleSize, equals: { height: 43, width: 132 } },
+    { name: 'has no console size without a tty', config: { consoleSize: { width: 132, height: 43 } }, want: (s) => s.process.consoleSize, equals: undefined },
     { name: 'uses the image working dir, then the config one', config: { workingDir: '/tmp' }, want: (s) => s.process.cwd, equals: '/tmp' },
     { name: 'defaults the working dir to the image one', want: (s) => s.process.cwd, equals: '/srv' },
     { name: 'runs as root without a user', want: (s) => s.process.user, equals: { uid: 0, gid: 0 } },
@@ -100,6 +102,8 @@ describe('buildSpec', () => {
     { name: 'a bind without host path', config: { mounts: [{ containerPath: '/x' }] }, message: /hostPath/ },
     { name: 'a relative network namespace', config: { networkNamespace: 'netns1' }, message: /networkNamespace/ },
     { name: 'an env name with =', config: { env: [{ name: 'A=B', value: '' }] }, message: /env name/ },
+    { name: 'a console size of no rows', config: { tty: true, consoleSize: { width: 80, height: 0 } }, message: /terminal size 80x0/ },
+    { name: 'a console size wider than a TIOCSWINSZ holds', config: { tty: true, consoleSize: { width: 70_000, height: 24 } }, message: /terminal size 70000x24/ },
   ];
 
   it.each(invalid)('rejects $name with InvalidArgument', ({ config, image: img, message }) => {

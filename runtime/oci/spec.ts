@@ -1,5 +1,5 @@
 import { RuntimeError } from '../cri/errors.ts';
-import type { ContainerConfig, ImageConfig, Mount } from '../cri/types.ts';
+import type { ContainerConfig, ImageConfig, Mount, TerminalSize } from '../cri/types.ts';
 
 /** The subset of the OCI runtime spec (config.json, version 1.0.2) that berth writes. */
 export interface OciSpec {
@@ -106,6 +106,13 @@ const DEFAULT_NOFILE = 1024;
 
 const invalid = (msg: string): RuntimeError => new RuntimeError('InvalidArgument', msg);
 
+/** `size` when both sides are whole numbers of cells in 1…65535 (what `TIOCSWINSZ` holds); `InvalidArgument` otherwise. */
+export function validTerminalSize(size: TerminalSize): TerminalSize {
+  const valid = (n: number): boolean => Number.isInteger(n) && n > 0 && n <= 0xffff;
+  if (!valid(size.width) || !valid(size.height)) throw invalid(`terminal size ${size.width}x${size.height} is not valid`);
+  return size;
+}
+
 /**
  * Builds the OCI config for a container from its config and its image's config.
  * Pure: reads no files (the image's passwd/group come in `opts`).
@@ -126,6 +133,7 @@ export function buildSpec(config: ContainerConfig, image: ImageConfig, opts: Spe
   const user = resolveUser(config.user || image.user || '', opts.passwd ?? '', opts.group ?? '');
   const env = mergeEnv(image.env ?? [], config.env ?? [], { HOSTNAME: hostname, ...(config.tty ? { TERM: 'xterm' } : {}) });
   const nofile = Math.min(DEFAULT_NOFILE, opts.nofileHardLimit ?? DEFAULT_NOFILE);
+  const consoleSize = config.tty && config.consoleSize ? validTerminalSize(config.consoleSize) : undefined;
 
   return {
     ociVersion: '1.0.2-dev',
@@ -138,6 +146,7 @@ export function buildSpec(config: ContainerConfig, image: ImageConfig, opts: Spe
       capabilities: { bounding: DEFAULT_CAPABILITIES, effective: DEFAULT_CAPABILITIES, permitted: DEFAULT_CAPABILITIES },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: nofile, soft: nofile }],
       noNewPrivileges: false,
+      ...(consoleSize ? { consoleSize: { height: consoleSize.height, width: consoleSize.width } } : {}),
     },
     root: { path: opts.rootfsPath, readonly: false },
     hostname,

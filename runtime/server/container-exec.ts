@@ -4,10 +4,10 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { RuntimeError } from '../cri/errors.ts';
-import type { CallOptions, ContainerId, ExecRequest, ExecStreams, ExecSyncResult, TerminalSize } from '../cri/types.ts';
+import type { CallOptions, ContainerId, ExecRequest, ExecStreams, ExecSyncResult } from '../cri/types.ts';
 import { resizeTerminal } from '../oci/attach-socket.ts';
 import { conmonExec, conmonExecDetached, type ConmonExecSession } from '../oci/conmon.ts';
-import { resolveUser, toExecProcess, type OciProcess, type OciSpec } from '../oci/spec.ts';
+import { resolveUser, toExecProcess, validTerminalSize, type OciProcess, type OciSpec } from '../oci/spec.ts';
 import { requireState } from '../task/states.ts';
 import type { Task } from '../task/task.ts';
 import { lookup, toRuntimeError, type ServerContext } from './context.ts';
@@ -230,13 +230,6 @@ export async function execDetached(ctx: ServerContext, id: ContainerId, req: Exe
   }
 }
 
-/** A terminal size runc accepts (cells as `unsigned short`); rejects anything else with `InvalidArgument`. */
-function validSize(size: TerminalSize): TerminalSize {
-  const valid = (n: number): boolean => Number.isInteger(n) && n > 0 && n <= 0xffff;
-  if (!valid(size.width) || !valid(size.height)) throw new RuntimeError('InvalidArgument', `terminal size ${size.width}x${size.height} is not valid`);
-  return size;
-}
-
 /** The OCI process of an exec: the container's own (`config.json`) with the request's command, terminal, env, cwd and user. */
 async function processOf(task: Task, req: ExecRequest, terminal: boolean): Promise<OciProcess> {
   const spec = JSON.parse(await readFile(join(task.dir, 'config.json'), 'utf8')) as OciSpec;
@@ -244,7 +237,7 @@ async function processOf(task: Task, req: ExecRequest, terminal: boolean): Promi
   return toExecProcess(spec.process, {
     args: req.cmd,
     terminal,
-    ...(terminal && req.consoleSize ? { consoleSize: validSize(req.consoleSize) } : {}),
+    ...(terminal && req.consoleSize ? { consoleSize: validTerminalSize(req.consoleSize) } : {}),
     ...(req.env ? { env: req.env } : {}),
     ...(req.workingDir ? { cwd: req.workingDir } : {}),
     ...(user ? { user } : {}),

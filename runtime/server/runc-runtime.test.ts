@@ -294,6 +294,12 @@ if (missing) {
       expect((await rt.containerStatus(id)).exitCode).toBe(3);
     });
 
+    it('starts a TTY container at its console size: the first instruction sees it, with no resize', async () => {
+      const { rt } = setup();
+      const { logs } = await runToExit(rt, config({ tty: true, consoleSize: { width: 123, height: 45 }, command: ['stty', 'size'] }));
+      expect(logs.join('\n')).toMatch(/^45 123\r?$/m);
+    });
+
     it('measures create+start latency (p50 of 20) and create→exited for `true`', async () => {
       const { rt } = setup();
       const startMs: number[] = [];

@@ -90,6 +90,8 @@ const KILLED = 137;
 export class FakeRuntimeService implements RuntimeService {
   /** Method names in call order: the latest `callLogLimit` calls or more (older ones are dropped in batches). */
   readonly calls: RuntimeMethod[] = [];
+  /** The grace period of each `stopContainer` call, in call order. */
+  readonly stopGraces: number[] = [];
   /** Containers not yet removed. Read-only for tests: the fake indexes what it puts here. */
   readonly containers = new Map<ContainerId, FakeContainer>();
   private readonly index = new ContainerIndex();
@@ -212,6 +214,7 @@ export class FakeRuntimeService implements RuntimeService {
 
   async stopContainer(id: ContainerId, gracePeriodSeconds: number, opts?: CallOptions): Promise<void> {
     this.enter('stopContainer', opts);
+    this.stopGraces.push(gracePeriodSeconds);
     const c = this.containers.get(id);
     if (!c || !isLive(c.state)) return;
     if (c.state === 'created') return this.recordExit(c, KILLED);

@@ -36,6 +36,19 @@ describe('delete', () => {
     expect((await cp.request('GET', `${CTR}/d-fin`)).status).toBe(404);
   });
 
+  it('keeps the grace period on the object: the spec\'s stopGracePeriodSeconds by default, the delete\'s when given; a later delete shortens it, never lengthens it', async () => {
+    const fin = { metadata: { finalizers: ['berth.dev/runtime'] } };
+    await cp.request('POST', CTR, { body: container('d-grace', { ...fin, spec: { image: 'busybox', stopGracePeriodSeconds: 25 } }) });
+    expect((await cp.request('DELETE', `${CTR}/d-grace`)).body.metadata.deletionGracePeriodSeconds).toBe(25);
+    expect((await cp.request('DELETE', `${CTR}/d-grace`, { body: { gracePeriodSeconds: 40 } })).body.metadata.deletionGracePeriodSeconds).toBe(25);
+    expect((await cp.request('DELETE', `${CTR}/d-grace?gracePeriodSeconds=0`)).body.metadata.deletionGracePeriodSeconds).toBe(0);
+
+    await cp.request('POST', CTR, { body: container('d-grace-default', fin) });
+    expect((await cp.request('DELETE', `${CTR}/d-grace-default`)).body.metadata).not.toHaveProperty('deletionGracePeriodSeconds'); // the controller's default then
+    expect((await cp.request('DELETE', `${CTR}/d-grace-default`, { body: { gracePeriodSeconds: 0 } })).body.metadata.deletionGracePeriodSeconds).toBe(0);
+    for (const n of ['d-grace', 'd-grace-default']) await cp.request('PATCH', `${CTR}/${n}`, { body: { metadata: { finalizers: null } }, contentType: merge });
+  });
+
   it('honours preconditions', async () => {
     await cp.request('POST', CTR, { body: container('d-pre') });
     const res = await cp.request('DELETE', `${CTR}/d-pre`, { body: { preconditions: { uid: 'not-the-uid' } } });

@@ -228,13 +228,29 @@ if (missing) {
       expect((await berth(['rm', '-f', 'h15-b'])).code).toBe(0);
     }, 90_000);
 
-    // Known gap (Docker passes the console size when an exec starts):
+    // The size is in the spec the CLI creates (spec.consoleSize), so no resize message has to win a race with the start.
     it('run -it shows what the process prints first, in a terminal of the window\'s size from the start (create, attach, then start, as Docker)', async () => {
       startCli('h15-e', ['run', '-it', '--rm', '--name', 'h15-e', 'busybox', 'sh', '-c', 'echo early; stty size; exit 4']);
       expect(await cliExit('h15-e')).toBe(4);
       expect(screen('h15-e')).toMatch(/^early\r?\n24 80\r?$/m);
       expect((await cp.request('GET', `${CTRS}/h15-e`)).status).toBe(404);
     }, 90_000);
+    it('run -dit from a terminal: the detached container\'s terminal has the window\'s size from its first instruction', async () => {
+      startCli('h18-d', ['run', '-dit', '--name', 'h18-d', 'busybox', 'sh', '-c', 'stty size; exec sleep 600']);
+      expect(await cliExit('h18-d')).toBe(0);
+      const id = /^([0-9a-f]{12,})\r?$/m.exec(screen('h18-d'))?.[1];
+      expect(id, screen('h18-d')).toBeDefined();
+      ids.add(id!);
+      await vi.waitFor(async () => {
+        const logs = await berth(['logs', 'h18-d']);
+        expect(logs.stdout).toMatch(/^24 80\r?$/m);
+      }, { timeout: 15_000, interval: 200 });
+      // rm -f kills at once (grace period 0), as docker rm -f: `sleep` as PID 1 ignores SIGTERM and would hold on for the 10 s default
+      expect((await berth(['rm', '-f', 'h18-d'])).code).toBe(0);
+      const events = (await cp.request('GET', '/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dh18-d')).body.items as { reason: string; message: string }[];
+      expect(events.find((e) => e.reason === 'Killing')?.message, JSON.stringify(events)).toMatch(/SIGKILL after 0 s/);
+    }, 90_000);
+
     it('exec -it starts the command in a terminal of the window\'s size: `stty size` as the very first thing prints it', async () => {
       const d = await berth(['run', '-d', '--name', 'h17-s', 'busybox', 'sleep', '600']);
       expect(d.code, d.stderr).toBe(0);

@@ -382,6 +382,13 @@ export interface components {
              * @default false
              */
             tty?: boolean;
+            /** @description With tty: the terminal's size when the process starts (Docker's ConsoleSize, the OCI process consoleSize), so that its first instruction already sees the size of the terminal it will be attached to; later changes come from the attach stream's resize messages. berth run -t sets it from the local terminal. Absent: 0x0 until the first resize. */
+            consoleSize?: {
+                /** @description Columns. */
+                width: number;
+                /** @description Rows. */
+                height: number;
+            };
             /**
              * @description Keep stdin open so that it can be attached to, like docker run -i.
              * @default false
