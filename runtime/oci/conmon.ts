@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -176,35 +176,8 @@ export interface ConmonExecSession {
  * session's conmon is killed; the caller removes `sessionDir` and `<socketDir>/<sessionId>`.
  */
 export async function conmonExec(opts: ConmonExecOptions): Promise<ConmonExecSession> {
-  const args = [
-    '--api-version', '1',
-    '-c', opts.containerId,
-    '-u', opts.sessionId,
-    '-n', opts.name,
-    '-r', opts.runcBinary ?? '/usr/sbin/runc',
-    '-b', opts.sessionDir,
-    '-p', join(opts.sessionDir, 'pid'),
-    '-P', join(opts.sessionDir, 'conmon.pid'),
-    '-l', 'none',
-    '--exit-dir', opts.sessionDir,
-    '--socket-dir-path', opts.socketDir,
-    `--runtime-arg=--root=${opts.runcRoot}`,
-    '--exec', '--exec-attach',
-    '--exec-process-spec', opts.processSpecPath,
-    ...(opts.terminal ? ['-t'] : []),
-    ...(opts.stdin ? ['-i'] : []),
-  ];
-  const outFd = openSync(join(opts.sessionDir, 'conmon.log'), 'a');
-  let child;
-  try {
-    child = spawn(opts.conmonBinary ?? DEFAULT_CONMON, args, {
-      stdio: ['ignore', outFd, outFd, 'pipe', 'pipe', 'pipe'],
-      cwd: opts.sessionDir, // as for create: conmon's relative files stay in the session's directory
-      env: { ...process.env, _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4', _OCI_ATTACHPIPE: '5' },
-    });
-  } finally {
-    closeSync(outFd);
-  }
+  const args = [...execArgs(opts), '--exec-attach', ...(opts.terminal ? ['-t'] : []), ...(opts.stdin ? ['-i'] : [])];
+  const child = spawnExecConmon(opts, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4', _OCI_ATTACHPIPE: '5' } });
   const pipes = child.stdio as unknown as [null, null, null, Readable, Writable, Readable];
   const sync = new JsonLines(pipes[3]);
   const start = pipes[4];
@@ -225,16 +198,7 @@ export async function conmonExec(opts: ConmonExecOptions): Promise<ConmonExecSes
     start.end('1'); // the second read: a client is attached, run the process
     const started = await sync.next(timeoutMs, 'conmon did not report the exec process started');
     if (typeof started.data !== 'number' || started.data <= 0) throw runcFailure('exec', started.message);
-    const exit = sync.next(Infinity, 'conmon exited without reporting the exit code').then(
-      (m) => {
-        if (typeof m.data !== 'number' || m.data < 0) throw runcFailure('exec', m.message);
-        return m.data;
-      },
-      (err: unknown) => {
-        throw err instanceof RuntimeError ? err : new RuntimeError('Internal', String(err));
-      },
-    );
-    return { pid: started.data, connection, exit };
+    return { pid: started.data, connection, exit: exitCodeOf(sync) };
   } catch (err) {
     connection?.close();
     kill();
@@ -259,7 +223,29 @@ export type ConmonExecDetachedOptions = Omit<ConmonExecOptions, 'terminal' | 'st
  * the caller lives). Rejects as `conmonExec`; then the conmon is killed.
  */
 export async function conmonExecDetached(opts: ConmonExecDetachedOptions): Promise<{ pid: number; exit: Promise<number> }> {
-  const args = [
+  const child = spawnExecConmon(opts, execArgs(opts), { stdio: ['pipe'], env: { _OCI_SYNCPIPE: '3' }, detached: true });
+  child.unref();
+  const sync = new JsonLines(child.stdio[3] as Readable);
+  try {
+    const spawned = new Promise<never>((_, reject) =>
+      child.on('error', (e) => reject(new RuntimeError('Internal', `cannot start conmon: ${e.message}`, { cause: e }))),
+    );
+    spawned.catch(() => {});
+    const started = await Promise.race([sync.next(opts.timeoutMs ?? 10_000, 'conmon did not report the exec process started'), spawned]);
+    if (typeof started.data !== 'number' || started.data <= 0) throw runcFailure('exec', started.message);
+    const exit = exitCodeOf(sync);
+    exit.catch(() => {}).finally(() => sync.destroy());
+    return { pid: started.data, exit };
+  } catch (err) {
+    killByPidFile(join(opts.sessionDir, 'conmon.pid'));
+    sync.destroy();
+    throw err;
+  }
+}
+
+/** conmon's arguments for an exec session (`--exec`), with its files in the session's directory; output discarded (`-l none`). */
+function execArgs(opts: ConmonExecDetachedOptions): string[] {
+  return [
     '--api-version', '1',
     '-c', opts.containerId,
     '-u', opts.sessionId,
@@ -275,38 +261,42 @@ export async function conmonExecDetached(opts: ConmonExecDetachedOptions): Promi
     '--exec',
     '--exec-process-spec', opts.processSpecPath,
   ];
+}
+
+/**
+ * Spawns conmon for an exec session with its stdout and stderr to `conmon.log` and
+ * `extra.stdio` as fds 3, 4, …; it runs in the session's directory (as for create:
+ * conmon's relative files stay there).
+ */
+function spawnExecConmon(
+  opts: ConmonExecDetachedOptions,
+  args: readonly string[],
+  extra: { readonly stdio: readonly 'pipe'[]; readonly env: Record<string, string>; readonly detached?: boolean },
+): ChildProcess {
   const outFd = openSync(join(opts.sessionDir, 'conmon.log'), 'a');
-  let child;
   try {
-    child = spawn(opts.conmonBinary ?? DEFAULT_CONMON, args, {
-      stdio: ['ignore', outFd, outFd, 'pipe'],
+    return spawn(opts.conmonBinary ?? DEFAULT_CONMON, args, {
+      stdio: ['ignore', outFd, outFd, ...extra.stdio],
       cwd: opts.sessionDir,
-      detached: true,
-      env: { ...process.env, _OCI_SYNCPIPE: '3' },
+      detached: extra.detached ?? false,
+      env: { ...process.env, ...extra.env },
     });
   } finally {
     closeSync(outFd);
   }
-  child.unref();
-  const sync = new JsonLines(child.stdio[3] as Readable);
-  try {
-    const spawned = new Promise<never>((_, reject) =>
-      child.on('error', (e) => reject(new RuntimeError('Internal', `cannot start conmon: ${e.message}`, { cause: e }))),
-    );
-    spawned.catch(() => {});
-    const started = await Promise.race([sync.next(opts.timeoutMs ?? 10_000, 'conmon did not report the exec process started'), spawned]);
-    if (typeof started.data !== 'number' || started.data <= 0) throw runcFailure('exec', started.message);
-    const exit = sync.next(Infinity, 'conmon exited without reporting the exit code').then((m) => {
+}
+
+/** The exec process' exit code, the last message on conmon's sync pipe. */
+function exitCodeOf(sync: JsonLines): Promise<number> {
+  return sync.next(Infinity, 'conmon exited without reporting the exit code').then(
+    (m) => {
       if (typeof m.data !== 'number' || m.data < 0) throw runcFailure('exec', m.message);
       return m.data;
-    });
-    exit.catch(() => {}).finally(() => sync.destroy());
-    return { pid: started.data, exit };
-  } catch (err) {
-    killByPidFile(join(opts.sessionDir, 'conmon.pid'));
-    sync.destroy();
-    throw err;
-  }
+    },
+    (err: unknown) => {
+      throw err instanceof RuntimeError ? err : new RuntimeError('Internal', String(err));
+    },
+  );
 }
 
 /** Newline-delimited JSON messages from one of conmon's pipes. */

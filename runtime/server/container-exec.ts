@@ -6,7 +6,7 @@ import { PassThrough } from 'node:stream';
 import { RuntimeError } from '../cri/errors.ts';
 import type { CallOptions, ContainerId, ExecRequest, ExecStreams, ExecSyncResult } from '../cri/types.ts';
 import { resizeTerminal } from '../oci/attach-socket.ts';
-import { conmonExec, conmonExecDetached, type ConmonExecSession } from '../oci/conmon.ts';
+import { conmonExec, conmonExecDetached, type ConmonExecDetachedOptions, type ConmonExecSession } from '../oci/conmon.ts';
 import { resolveUser, toExecProcess, validTerminalSize, type OciProcess, type OciSpec } from '../oci/spec.ts';
 import { requireState } from '../task/states.ts';
 import type { Task } from '../task/task.ts';
@@ -132,24 +132,9 @@ async function execWithTty(ctx: ServerContext, task: Task, req: ExecRequest, opt
     Promise.all([rm(sessionDir, { recursive: true, force: true }), rm(join(ctx.paths.sockets, sessionId), { force: true })]);
   let session: ConmonExecSession;
   try {
-    const processSpec = await processOf(task, req, true);
-    await mkdir(sessionDir);
-    const processSpecPath = join(sessionDir, 'process.json');
-    await writeFile(processSpecPath, JSON.stringify(processSpec));
+    const base = await prepareSession(ctx, task, req, true, sessionId, sessionDir);
     opts?.signal?.throwIfAborted();
-    session = await conmonExec({
-      containerId: task.id,
-      sessionId,
-      name: task.record.config.name,
-      sessionDir,
-      processSpecPath,
-      runcRoot: ctx.paths.runc,
-      runcBinary: ctx.runc.binary,
-      conmonBinary: ctx.conmonBinary,
-      socketDir: ctx.paths.sockets,
-      terminal: true,
-      stdin: req.stdin ?? false,
-    });
+    session = await conmonExec({ ...base, terminal: true, stdin: req.stdin ?? false });
   } catch (err) {
     await cleanup();
     throw toRuntimeError(err, 'exec');
@@ -204,22 +189,9 @@ export async function execDetached(ctx: ServerContext, id: ContainerId, req: Exe
   const sessionDir = join(task.dir, `exec-${sessionId}`);
   const cleanup = (): Promise<unknown> => rm(sessionDir, { recursive: true, force: true });
   try {
-    const processSpec = await processOf(task, req, false);
-    await mkdir(sessionDir);
-    const processSpecPath = join(sessionDir, 'process.json');
-    await writeFile(processSpecPath, JSON.stringify(processSpec));
+    const base = await prepareSession(ctx, task, req, false, sessionId, sessionDir);
     opts?.signal?.throwIfAborted();
-    const { exit } = await conmonExecDetached({
-      containerId: task.id,
-      sessionId,
-      name: task.record.config.name,
-      sessionDir,
-      processSpecPath,
-      runcRoot: ctx.paths.runc,
-      runcBinary: ctx.runc.binary,
-      conmonBinary: ctx.conmonBinary,
-      socketDir: ctx.paths.sockets,
-    });
+    const { exit } = await conmonExecDetached(base);
     void exit.then(
       (code) => ctx.log.debug({ id: task.id, cmd: req.cmd, exitCode: code }, 'detached exec ended'),
       (err: unknown) => ctx.log.debug({ err, id: task.id }, 'detached exec ended without an exit code'),
@@ -228,6 +200,25 @@ export async function execDetached(ctx: ServerContext, id: ContainerId, req: Exe
     await cleanup();
     throw toRuntimeError(err, 'exec');
   }
+}
+
+/** Writes the session's directory and process spec (`process.json`); resolves with what conmon needs for it. */
+async function prepareSession(ctx: ServerContext, task: Task, req: ExecRequest, terminal: boolean, sessionId: string, sessionDir: string): Promise<ConmonExecDetachedOptions> {
+  const processSpec = await processOf(task, req, terminal);
+  await mkdir(sessionDir);
+  const processSpecPath = join(sessionDir, 'process.json');
+  await writeFile(processSpecPath, JSON.stringify(processSpec));
+  return {
+    containerId: task.id,
+    sessionId,
+    name: task.record.config.name,
+    sessionDir,
+    processSpecPath,
+    runcRoot: ctx.paths.runc,
+    runcBinary: ctx.runc.binary,
+    socketDir: ctx.paths.sockets,
+    ...(ctx.conmonBinary ? { conmonBinary: ctx.conmonBinary } : {}),
+  };
 }
 
 /** The OCI process of an exec: the container's own (`config.json`) with the request's command, terminal, env, cwd and user. */
