@@ -40,6 +40,7 @@ import { defaultRuntimeKind, whyNoRuntime, type RuntimeKind } from './runtime-ki
 import { containerStreams } from '../api/server/container-streams.ts';
 import { storeDialNode, type DialNode, type NodeEndpoint } from '../api/server/node-proxy.ts';
 import { imageStreams } from '../api/server/image-streams.ts';
+import { registryLogin } from '../api/server/registry-login.ts';
 
 /** Namespaces that exist from the first start. */
 export const INITIAL_NAMESPACES = ['default', 'berth-system'] as const;
@@ -175,7 +176,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     store,
     logger,
     authenticate: authenticateApi,
-    extraRouters: [registry.router, streams.router, imageStreams({ store, dialNode, nodeFor: async () => localNode?.name ?? (await anyNodeName(store)) })],
+    extraRouters: [registry.router, streams.router, imageStreams({ store, dialNode, nodeFor: async () => localNode?.name ?? (await anyNodeName(store)) }), registryLogin({ store, dialNode })],
     observers: [requestLogger(logger.child({ component: 'apiserver' })), metrics.middleware()],
     metricsHandler: metrics.handler(),
     watchHooks: {

@@ -21,7 +21,7 @@ import { ApiError, badRequest, internalError, methodNotAllowed, notFound } from 
 import type { ObjectStore } from '../registry/object-store.ts';
 import { findResource } from '../registry/resources.ts';
 import { parseExecOptions as parseExecQuery, type ContainerExecOptions } from '../types/exec-options.ts';
-import { nodeStreamPath, proxyNodeGet, requestNode, unreachable, type DialNode, type NodeEndpoint } from './node-proxy.ts';
+import { nodeStreamPath, postNode, proxyNodeGet, requestNode, unreachable, type DialNode, type NodeEndpoint } from './node-proxy.ts';
 import type { RequestInfo } from './request-info.ts';
 
 /** The streaming subresources of `containers`, for discovery (kube lists `pods/log` as kind Pod, `pods/exec` as PodExecOptions). */
@@ -243,21 +243,6 @@ export function linuxSignalName(value: string): string | undefined {
   if (/^\d+$/.test(s)) return Object.keys(table).find((k) => table[k] === Number(s));
   const name = s.startsWith('SIG') ? s : `SIG${s}`;
   return Object.hasOwn(table, name) ? name : undefined;
-}
-
-/** A `POST` of `pathAndQuery` on the node's stream server with its bearer token; resolves with the whole (small) answer. */
-function postNode(endpoint: NodeEndpoint, pathAndQuery: string): Promise<{ status: number; type: string; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const req = requestNode(endpoint, pathAndQuery, { 'content-length': 0 }, 'POST');
-    req.on('response', (agentRes) => {
-      const chunks: Buffer[] = [];
-      agentRes.on('data', (c: Buffer) => chunks.push(c));
-      agentRes.on('end', () => resolve({ status: agentRes.statusCode ?? 502, type: agentRes.headers['content-type'] ?? 'application/json', body: Buffer.concat(chunks) }));
-      agentRes.on('error', (err) => reject(unreachable(endpoint, err)));
-    });
-    req.on('error', (err) => reject(unreachable(endpoint, err)));
-    req.end();
-  });
 }
 
 export function searchOf(req: Request): string {

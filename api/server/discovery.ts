@@ -8,6 +8,7 @@ import { groupsOf, RESOURCES, type ResourceInfo } from '../registry/resources.ts
 import { parseAccept } from './accept.ts';
 import { CONTAINER_STREAM_SUBRESOURCES } from './container-streams.ts';
 import { IMAGE_STREAM_SUBRESOURCES } from './image-streams.ts';
+import { NODE_SUBRESOURCES } from './registry-login.ts';
 
 const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 const STATUS_VERBS = ['get', 'patch', 'update'];
@@ -15,9 +16,13 @@ const STATUS_VERBS = ['get', 'patch', 'update'];
 const storageVersionHash = (r: ResourceInfo): string =>
   createHash('sha256').update(`${r.group}/${r.version}/${r.kind}`).digest('base64').slice(0, 11);
 
-/** The streaming subresources served for `r` (container-streams.ts): log, exec, attach of containers. */
-const streamSubresourcesOf = (r: ResourceInfo) =>
-  r.group !== 'berth.dev' ? [] : r.plural === 'containers' ? CONTAINER_STREAM_SUBRESOURCES : r.plural === 'images' ? IMAGE_STREAM_SUBRESOURCES : [];
+/** The subresources served by routers of their own for `r`: container and image streams (log, exec, attach…), a node's registrylogin. */
+const SUBRESOURCES: Readonly<Record<string, readonly { readonly name: string; readonly kind: string; readonly verbs: readonly string[] }[]>> = {
+  containers: CONTAINER_STREAM_SUBRESOURCES,
+  images: IMAGE_STREAM_SUBRESOURCES,
+  nodes: NODE_SUBRESOURCES,
+};
+const streamSubresourcesOf = (r: ResourceInfo) => (r.group === 'berth.dev' ? (SUBRESOURCES[r.plural] ?? []) : []);
 
 /** `APIResourceList` for one group-version. */
 export function apiResourceList(group: string, version: string) {

@@ -85,6 +85,26 @@ export function nodeStreamPath(namespace: string, name: string, subresource: str
   return `/containers/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/${subresource}${search}`;
 }
 
+/**
+ * A `POST` of `pathAndQuery` on the node's stream server with its bearer token (and a
+ * JSON `body` if given); resolves with the whole (small) answer. Rejects with 503 when
+ * the node cannot be reached.
+ */
+export function postNode(endpoint: NodeEndpoint, pathAndQuery: string, body?: Buffer): Promise<{ status: number; type: string; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const headers = body ? { 'content-type': 'application/json', 'content-length': body.length } : { 'content-length': 0 };
+    const req = requestNode(endpoint, pathAndQuery, headers, 'POST');
+    req.on('response', (agentRes) => {
+      const chunks: Buffer[] = [];
+      agentRes.on('data', (c: Buffer) => chunks.push(c));
+      agentRes.on('end', () => resolve({ status: agentRes.statusCode ?? 502, type: agentRes.headers['content-type'] ?? 'application/json', body: Buffer.concat(chunks) }));
+      agentRes.on('error', (err) => reject(unreachable(endpoint, err)));
+    });
+    req.on('error', (err) => reject(unreachable(endpoint, err)));
+    req.end(body);
+  });
+}
+
 /** The 503 for a node whose stream server cannot be reached. */
 export function unreachable(endpoint: NodeEndpoint, err: Error): ApiError {
   return new ApiError('ServiceUnavailable', 503, `error dialing the node's stream server ${endpoint.url}: ${err.message}`, undefined, { cause: err });

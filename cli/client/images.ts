@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Image, Secret } from '../../api/types/index.ts';
 import { isNotFound } from '../../controllers/framework/api-status-error.ts';
 import { stableJson } from '../../controllers/framework/stable-json.ts';
-import { Image as ImageKind, Secret as SecretKind } from '../../controllers/framework/resource-kind.ts';
+import { Image as ImageKind, Node as NodeKind, Secret as SecretKind } from '../../controllers/framework/resource-kind.ts';
 import { familiarString, normalizeReference, parseReference } from '../../runtime/images/reference.ts';
 import { packContext } from './build-context.ts';
 import type { Connection } from './connection.ts';
@@ -359,10 +359,17 @@ export async function save(conn: Connection, ref: string, output: string | undef
   return 0;
 }
 
-/** `login [-u] [-p | --password-stdin] REGISTRY`: stores the credentials as a dockerconfigjson Secret. */
+/**
+ * `login [-u] [-p | --password-stdin] REGISTRY`: has a node check the credentials against
+ * the registry (`nodes/NAME/registrylogin`, as `docker login` asks its daemon), then
+ * stores them as a dockerconfigjson Secret. Refused credentials store nothing.
+ */
 export async function login(conn: Connection, registry: string, username: string, password: string, out: (s: string) => void): Promise<number> {
   if (!username || !password) throw new FlagError('login: a username (-u) and a password (-p or --password-stdin) are required');
   const host = registry.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+  const node = await loginNode(conn);
+  const check = Buffer.from(JSON.stringify({ serveraddress: host, username, password }));
+  (await conn.request('POST', `/apis/berth.dev/v1/nodes/${encodeURIComponent(node)}/registrylogin`, { body: check, headers: { 'content-type': 'application/json' } })).resume();
   const auth = Buffer.from(`${username}:${password}`).toString('base64');
   const config = JSON.stringify({ auths: { [host]: { username, password, auth } } });
   const secret = {
@@ -378,8 +385,17 @@ export async function login(conn: Connection, registry: string, username: string
     if (!isNotFound(err)) throw err;
     await conn.client.create(secret);
   }
-  out(`Login Succeeded (credentials stored in Secret ${secret.metadata.name}; not checked against ${host})\n`);
+  out(`Login Succeeded (credentials checked by node ${node}, stored in Secret ${secret.metadata.name})\n`);
   return 0;
+}
+
+/** The node that checks a login: a Ready one (the first by name), else any. */
+async function loginNode(conn: Connection): Promise<string> {
+  const nodes = (await conn.client.list(NodeKind)).items.sort((a, b) => (a.metadata.name ?? '').localeCompare(b.metadata.name ?? ''));
+  const ready = nodes.find((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+  const name = (ready ?? nodes[0])?.metadata.name;
+  if (!name) throw new VerbError('login: no node is registered to check the credentials with (is an agent running?)');
+  return name;
 }
 
 /** `logout REGISTRY`: deletes its login Secret. */

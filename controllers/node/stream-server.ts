@@ -50,7 +50,7 @@ export interface StreamServerOptions {
   /** Serve HTTPS with this certificate chain and key (PEM); absent: plain HTTP. */
   readonly tls?: { readonly cert: string; readonly key: string };
   /** Exports images (`/images/NS/NAME/export`); absent: 404 there. */
-  readonly images?: Pick<ImageService, 'exportImages'>;
+  readonly images?: Pick<ImageService, 'exportImages' | 'checkRegistryLogin'>;
   /** Where build logs are kept, `<namespace>_<name>.log` (`/images/NS/NAME/log`); absent: 404 there. */
   readonly buildLogDir?: string;
   /** Reads the network and block I/O counters of a container (`/containers/NS/NAME/stats`); default: its pid's, on this host. */
@@ -96,7 +96,7 @@ class StreamError extends Error {
 }
 
 /**
- * Creates the agent's stream server. Routes, all `GET` but `kill` (`POST`), all behind the bearer token:
+ * Creates the agent's stream server. Routes, all `GET` but `kill` and `registry-login` (`POST`), all behind the bearer token:
  *
  * - `/containers/NS/NAME/log?follow&tailLines&sinceSeconds&sinceTime&timestamps&limitBytes&stream=All|Stdout|Stderr`:
  *   the log of the newest runtime container labelled `NAMESPACE_LABEL=NS`,
@@ -108,6 +108,8 @@ class StreamError extends Error {
  *   network and block I/O read on this host); with `stream=true`, one per line every
  *   `statsIntervalMs` until the container stops or the client goes. A container that is not
  *   running or paused, or has no runtime container here, is 409 Conflict.
+ * - `POST /registry-login` with `{serveraddress, username, password}`: checks a registry
+ *   login as this node reaches the registry (`docker login`); see `serveRegistryLogin`.
  * - `POST /containers/NS/NAME/kill?signal=HUP`: sends the signal (a Linux signal's name, with or
  *   without `SIG`, or its number) to the newest runtime container's main process, as
  *   `docker kill -s`; answers 200 with a `Success` Status. A bad signal is 400; a container that
@@ -164,6 +166,7 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
 
   async function serveHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     authorize(req);
+    if (new URL(req.url ?? '/', 'http://agent').pathname === '/registry-login') return serveRegistryLogin(req, res);
     const image = parseImageRoute(req);
     if (image) return serveImage(image, req, res);
     const route = parseRoute(req);
@@ -265,6 +268,27 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
       // the client went, or the container stopped: end the stream
     }
     if (!res.destroyed) res.end();
+  }
+
+  /**
+   * `POST /registry-login` with a JSON `{serveraddress, username, password}` (Docker's
+   * `AuthConfig` names): checks the credentials against the registry as this node reaches
+   * it (`docker login`), nothing stored. 200 with a `Success` Status; refused: 409 naming the
+   * registry; unreachable: 503; a malformed body: 400.
+   */
+  async function serveRegistryLogin(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') throw new StreamError(405, 'MethodNotAllowed', `${req.method} is not allowed on /registry-login`);
+    if (!opts.images) throw new StreamError(404, 'NotFound', 'this node has no image service');
+    const body = await readJsonBody(req, REGISTRY_LOGIN_MAX_BYTES);
+    const field = (name: string): string => {
+      const v = body[name];
+      if (typeof v !== 'string' || v === '') throw new StreamError(400, 'BadRequest', `${name}: Required value: a non-empty string`);
+      return v;
+    };
+    const registry = field('serveraddress');
+    await opts.images.checkRegistryLogin(registry, { username: field('username'), password: field('password') });
+    const ok = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', message: 'Login Succeeded', code: 200 } satisfies StreamStatus);
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(ok) }).end(ok);
   }
 
   /** Sends `?signal=` to a container's main process (`docker kill -s`): 200 with a `Success` Status. */
@@ -653,6 +677,28 @@ const RUNTIME_CODES: Record<RuntimeErrorCode, [number, string]> = {
   Unavailable: [503, 'ServiceUnavailable'],
   Internal: [500, 'InternalError'],
 };
+
+/** The largest `/registry-login` body: a registry host and a username and password. */
+const REGISTRY_LOGIN_MAX_BYTES = 16 * 1024;
+
+/** A request's body as a JSON object; 413 past `maxBytes`, 400 when it is not a JSON object. */
+async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    n += c.length;
+    if (n > maxBytes) throw new StreamError(413, 'RequestEntityTooLarge', `the body is larger than ${maxBytes} bytes`);
+    chunks.push(c);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (err) {
+    throw new StreamError(400, 'BadRequest', `the body is not JSON: ${(err as Error).message}`);
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new StreamError(400, 'BadRequest', 'the body must be a JSON object');
+  return doc as Record<string, unknown>;
+}
 
 function toStreamError(err: unknown): StreamError {
   if (err instanceof StreamError) return err;

@@ -68,6 +68,14 @@ export interface ImageService {
    */
   pushImage(ref: ImageRef, target: ImageRef, opts?: PushOptions): Promise<string>;
   /**
+   * Checks credentials against a registry as `docker login` does: `GET /v2/` with them
+   * (through the registry's token service when it has one). Resolves when the registry
+   * accepts them (or asks for none). Rejects `FailedPrecondition` when it refuses them,
+   * `Unavailable` when it cannot be reached, `InvalidArgument` for a host that is not
+   * `name[:port]`.
+   */
+  checkRegistryLogin(registry: string, auth: AuthConfig, opts?: CallOptions): Promise<void>;
+  /**
    * Imports an OCI image layout directory, an OCI archive or a docker-archive
    * tarball from a path on this machine, tagging it with `tags`.
    */

@@ -105,6 +105,16 @@ describe.skipIf(!canRun)('registry authentication', () => {
       expect(isRuntimeError(err, 'FailedPrecondition')).toBe(true);
       expect(err.message).toContain(`pull ${ref}: unauthorized`);
     });
+
+    it('checks a login as docker login does: accepted with the password, FailedPrecondition with a wrong one or none', async () => {
+      const store = newStore();
+      await store.checkRegistryLogin(registry.domain, { username: USER, password: PASSWORD });
+      for (const auth of [{ username: USER, password: 'wrong' }, {}]) {
+        const err = await failure(store.checkRegistryLogin(registry.domain, auth));
+        expect(isRuntimeError(err, 'FailedPrecondition'), err.message).toBe(true);
+        expect(err.message).toContain(`login to ${registry.domain}: unauthorized`);
+      }
+    });
   });
 
   describe('bearer tokens from the WWW-Authenticate realm', () => {
@@ -144,6 +154,14 @@ describe.skipIf(!canRun)('registry authentication', () => {
       expect(isRuntimeError(err, 'FailedPrecondition')).toBe(true);
       expect(err.message).toContain(`pull ${ref}: registry ${registry.domain}: unauthorized`);
     });
+
+    it('checks a login through the token service: accepted with the password, FailedPrecondition with a wrong one', async () => {
+      const store = newStore();
+      await store.checkRegistryLogin(registry.domain, { username: USER, password: PASSWORD });
+      const err = await failure(store.checkRegistryLogin(registry.domain, { username: USER, password: 'wrong' }));
+      expect(isRuntimeError(err, 'FailedPrecondition'), err.message).toBe(true);
+      expect(err.message).toContain(`login to ${registry.domain}: registry ${registry.domain}: unauthorized`);
+    });
   });
 
   describe('HTTPS', () => {
@@ -166,6 +184,15 @@ describe.skipIf(!canRun)('registry authentication', () => {
       const err = await failure(newStore({}).pullImage(ref));
       expect(isRuntimeError(err, 'Unavailable')).toBe(true);
       expect(err.message).toMatch(/^pull 127\.0\.0\.1:5104\/tls\/busybox:1: cannot reach registry 127\.0\.0\.1:5104: .*self[- ]signed/i);
+    });
+
+    it('checks a login over HTTPS with the configured CAs; an untrusted certificate or a bad host is refused before any request', async () => {
+      await newStore({ caBundlePem: certPem }).checkRegistryLogin(registry.domain, {}); // no auth asked: accepted, as docker login
+      expect(isRuntimeError(await failure(newStore({}).checkRegistryLogin(registry.domain, {})), 'Unavailable')).toBe(true);
+      for (const host of ['http://x', 'a/b', 'x y', '']) {
+        const err = await failure(newStore({}).checkRegistryLogin(host, {}));
+        expect(isRuntimeError(err, 'InvalidArgument'), `${host}: ${err.message}`).toBe(true);
+      }
     });
   });
 });

@@ -80,6 +80,9 @@ function refsOf(db: RefDatabase, id: string): string[] {
   return Object.entries(db.refs).filter(([, v]) => v === id).map(([k]) => k).sort();
 }
 
+/** A registry host as a reference's domain names it: a DNS name or IPv4 address, or a bracketed IPv6 one, with an optional port. */
+const REGISTRY_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
 /** See the module comment. Safe for concurrent calls within one process; one process per root. */
 export class ImageStore implements ImageService, RootfsSource {
   readonly root: string;
@@ -164,6 +167,18 @@ export class ImageStore implements ImageService, RootfsSource {
       return await this.recordImage({ ...pulled, refs, lease, ...(opts.signal && { signal: opts.signal }) });
     } finally {
       lease.release();
+      client.close();
+    }
+  }
+
+  /** As `ImageService.checkRegistryLogin`, with this store's registry configuration (insecure hosts, CAs). */
+  async checkRegistryLogin(registry: string, auth: AuthConfig, opts: CallOptions = {}): Promise<void> {
+    if (!REGISTRY_HOST.test(registry)) throw new RuntimeError('InvalidArgument', `login: ${JSON.stringify(registry)} is not a registry host (name[:port])`);
+    const client = new RegistryClient({ domain: registry, registry: this.registry, credentials: auth });
+    try {
+      const res = await client.expect({ method: 'GET', path: '/v2/', scopes: [], what: `login to ${registry}`, ...(opts.signal && { signal: opts.signal }) }, [200]);
+      res.resume();
+    } finally {
       client.close();
     }
   }

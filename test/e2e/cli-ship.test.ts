@@ -98,10 +98,16 @@ if (missing) {
       expect(early.stderr).toMatch(/Error response from daemon: image busybox: .*(unauthorized|401|authentication required)/i);
       expect((await cp!.request('GET', `${IMGS}/busybox`)).body.spec.push ?? []).toEqual([]);
 
+      log('login with a wrong password: refused by the registry (checked by the node, as docker login), nothing stored');
+      const bad = await berth(['login', '-u', USER, '-p', 'not-the-password', registry!.domain]);
+      expect(bad.code, bad.stdout).toBe(1);
+      expect(bad.stderr).toMatch(new RegExp(`^Error response from daemon: login to ${registry!.domain.replaceAll('.', '\\.')}: unauthorized`));
+      expect((await cp!.request('GET', `${SECRETS}/${secretName}`)).status).toBe(404);
+
       log('login --password-stdin stores a dockerconfigjson Secret');
       const li = await berth(['login', '-u', USER, '--password-stdin', registry!.domain], { stdin: `${PASSWORD}\n` });
       ok(li, 'login');
-      expect(li.stdout).toMatch(/^Login Succeeded/);
+      expect(li.stdout).toMatch(/^Login Succeeded \(credentials checked by node \S+, stored in Secret /);
       const secret = await cp!.request('GET', `${SECRETS}/${secretName}`);
       expect(secret.status).toBe(200);
       expect(secret.body.type).toBe('kubernetes.io/dockerconfigjson');

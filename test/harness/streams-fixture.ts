@@ -1,5 +1,6 @@
 /**
- * The API server's container streams (log, exec, attach, stats, kill) wired as in
+ * The API server's container streams (log, exec, attach, stats, kill) and a node's
+ * registry login check wired as in
  * `berth server`, in one process for unit tests: an HTTPS API server with an in-memory
  * store, and a node agent stream server (`node-1`) on the fake runtime, both on
  * 127.0.0.1 with a fresh PKI.
@@ -13,6 +14,7 @@ import { pino } from 'pino';
 import { createApiServer, type ApiServer } from '../../api/server/app.ts';
 import { bearerAuth } from '../../api/server/auth.ts';
 import { containerStreams } from '../../api/server/container-streams.ts';
+import { registryLogin } from '../../api/server/registry-login.ts';
 import { ObjectStore } from '../../api/registry/object-store.ts';
 import { ensurePki, type Pki } from '../../cli/pki.ts';
 import { expect, onTestFinished } from 'vitest';
@@ -71,12 +73,9 @@ export async function startStreamsFixture(agentOptions: Partial<StreamServerOpti
   const store = new ObjectStore({ log: new MemoryLog() });
   await store.ensureNamespace('default');
   const authenticate = bearerAuth({ tokens: new Map([[pki.adminToken, { user: 'admin', groups: ['system:masters'] }]]) });
-  const streams = containerStreams({
-    store,
-    authenticate,
-    dialNode: async (node) => (node === 'node-1' ? { url: agentUrl, ca: pki.caCertPem, token: AGENT_TOKEN } : undefined),
-  });
-  const api = createApiServer({ store, logger: pino({ level: 'silent' }), authenticate, extraRouters: [streams.router] });
+  const dialNode = async (node: string) => (node === 'node-1' ? { url: agentUrl, ca: pki.caCertPem, token: AGENT_TOKEN } : undefined);
+  const streams = containerStreams({ store, authenticate, dialNode });
+  const api = createApiServer({ store, logger: pino({ level: 'silent' }), authenticate, extraRouters: [streams.router, registryLogin({ store, dialNode })] });
   const server = https.createServer({ cert: pki.serverCertPem, key: pki.serverKeyPem }, api.app);
   server.on('upgrade', streams.handleUpgrade);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

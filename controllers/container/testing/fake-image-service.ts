@@ -75,6 +75,11 @@ export class FakeImageService implements ImageService {
     throw new RuntimeError('Unavailable', `cannot export ${refs.join(', ')}: the fake image service stores no content`);
   }
 
+  async checkRegistryLogin(registry: string, _auth: AuthConfig, _opts?: CallOptions): Promise<void> {
+    this.calls.push('checkRegistryLogin');
+    throw new RuntimeError('Unavailable', `cannot log in to ${registry}: the fake image service has no registry`);
+  }
+
   async pushImage(ref: ImageRef, target: ImageRef, _opts?: CallOptions): Promise<string> {
     this.calls.push('pushImage');
     throw new RuntimeError('Unavailable', `cannot push ${JSON.stringify(ref)} to ${JSON.stringify(target)}: the fake image service has no registry`);
