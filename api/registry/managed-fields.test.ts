@@ -328,6 +328,21 @@ describe('serverSideApply', () => {
       expect(e.details?.causes?.[0]?.field).toBe('.spec.ports[containerPort=80,protocol="TCP"].hostPort');
     });
 
+    it('keys an item that leaves a key field out with its default, matching the stored, defaulted item (protocol: TCP)', () => {
+      const listMapKeyDefaults = (p: readonly string[]) => (p.join('.') === 'spec.ports' ? { protocol: 'TCP' } : undefined);
+      // as stored after defaulting: the applied {containerPort: 80} got protocol TCP
+      const live = apply(stored({}), config({ ports: [{ containerPort: 80, hostPort: 8080 }] }), 'alice', { listMapKeyDefaults });
+      expect(owners(live)['alice/Apply']).toEqual({
+        'f:spec': { 'f:ports': { 'k:{"containerPort":80,"protocol":"TCP"}': { '.': {}, 'f:containerPort': {}, 'f:hostPort': {} } } },
+      });
+      const defaulted = structuredClone(live);
+      defaulted.spec.ports[0].protocol = 'TCP';
+      const again = apply(defaulted, config({ ports: [{ containerPort: 80, hostPort: 9090 }] }), 'alice', { listMapKeyDefaults });
+      expect(again.spec.ports).toEqual([{ containerPort: 80, hostPort: 9090, protocol: 'TCP' }]); // the same item, not a second one
+      // without the defaults the two are different items: the old one is dropped and the new one lacks the protocol
+      expect(apply(defaulted, config({ ports: [{ containerPort: 80, hostPort: 9090 }] }), 'alice').spec.ports).toEqual([{ containerPort: 80, hostPort: 9090 }]);
+    });
+
     it('merges applied items into the live order as structured-merge-diff does', () => {
       const env = (...names: string[]) => names.map((name) => ({ name }));
       const live = update(undefined, stored({ env: env('A', 'B', 'C') }), 'editor');

@@ -32,6 +32,13 @@ export interface ManagedFieldsEntry {
  */
 export type ListMapKeys = (path: readonly string[]) => readonly string[] | undefined;
 
+/**
+ * The schema defaults of a keyed list's key fields, by the same path as `ListMapKeys`: an
+ * item that leaves a key field out is keyed with its default (`protocol: TCP`), as
+ * structured-merge-diff does, so it matches the stored, defaulted item.
+ */
+export type ListMapKeyDefaults = (path: readonly string[]) => Readonly<Record<string, string | number | boolean>> | undefined;
+
 /** Options shared by `serverSideApply` and `recordUpdate`. */
 export interface OwnershipOptions {
   /** The field manager (`fieldManager`, or the name derived from the User-Agent). */
@@ -43,6 +50,7 @@ export interface OwnershipOptions {
   /** `status` for writes to the status subresource; recorded in the entry. */
   readonly subresource?: string;
   readonly listMapKeys?: ListMapKeys;
+  readonly listMapKeyDefaults?: ListMapKeyDefaults;
   /**
    * Top-level fields nobody owns through this endpoint and that the write does not
    * change: default `['status']` for the main resource, `['spec']` for `status`.
@@ -245,6 +253,7 @@ const itemLoc = (l: Loc, key: string): Loc => ({ pes: [...l.pes, key], names: l.
 
 interface Ctx {
   readonly listMapKeys?: ListMapKeys | undefined;
+  readonly listMapKeyDefaults?: ListMapKeyDefaults | undefined;
 }
 
 interface IndexedList {
@@ -261,13 +270,15 @@ const invalidApply = (pes: readonly string[], detail: string): ApiError => {
 
 /**
  * Indexes a keyed list by its items' key fields (`k:{"name":"A"}`, key fields sorted;
- * key fields an item lacks are left out of its key). Returns `undefined` for an atomic
+ * a key field an item lacks takes its default, else is left out of its key). Returns `undefined` for an atomic
  * list: no hint, or (when not `strict`) items that cannot be keyed or repeat a key.
  * @throws ApiError 422 in `strict` mode (apply configurations) for unkeyable items or duplicate keys.
  */
 function indexList(list: readonly unknown[], loc: Loc, ctx: Ctx, strict: boolean): IndexedList | undefined {
   const keyFields = ctx.listMapKeys?.(loc.names);
   if (!keyFields || keyFields.length === 0) return undefined;
+  const defaults = ctx.listMapKeyDefaults?.(loc.names);
+  const keyValue = (item: JsonObject, k: string): unknown => item[k] ?? defaults?.[k];
   const order: string[] = [];
   const items = new Map<string, JsonObject>();
   for (const item of list) {
@@ -276,17 +287,17 @@ function indexList(list: readonly unknown[], loc: Loc, ctx: Ctx, strict: boolean
       return undefined;
     }
     let key: string;
-    const only = keyFields.length === 1 ? item[keyFields[0]!] : undefined;
+    const only = keyFields.length === 1 ? keyValue(item, keyFields[0]!) : undefined;
     if (typeof only === 'string' || typeof only === 'number' || typeof only === 'boolean') {
       // The common case, one key field: the JSON text of the one-member object, directly.
       key = `k:{${JSON.stringify(keyFields[0])}:${JSON.stringify(only)}}`;
     } else {
-      const present = [...keyFields].filter((k) => ['string', 'number', 'boolean'].includes(typeof item[k])).sort();
+      const present = [...keyFields].filter((k) => ['string', 'number', 'boolean'].includes(typeof keyValue(item, k))).sort();
       if (present.length === 0) {
         if (strict) throw invalidApply(loc.pes, `associative list with keys has an element that omits all key fields ${JSON.stringify(keyFields)}`);
         return undefined;
       }
-      key = `k:${JSON.stringify(Object.fromEntries(present.map((k) => [k, item[k]])))}`;
+      key = `k:${JSON.stringify(Object.fromEntries(present.map((k) => [k, keyValue(item, k)])))}`;
     }
     if (items.has(key)) {
       if (strict) throw invalidApply(loc.pes, `duplicate entries for key ${pathText([key])}`);
@@ -796,7 +807,7 @@ function createdFieldsV1(obj: object, ctx: Ctx, top: readonly string[]): JsonObj
  * @throws ApiError 422 when a keyed list in the configuration repeats a key or has unkeyable items.
  */
 export function serverSideApply(opts: ServerSideApplyOptions): object {
-  const ctx: Ctx = { listMapKeys: opts.listMapKeys };
+  const ctx: Ctx = { listMapKeys: opts.listMapKeys, listMapKeyDefaults: opts.listMapKeyDefaults };
   const applied = opts.applied as JsonObject;
   if (!isObject(applied)) throw badRequest('the apply configuration must be an object');
   const appliedMeta = applied.metadata;
@@ -900,7 +911,7 @@ function parseLastApplied(live: JsonObject): JsonObject | undefined {
  * with `[{}]`, reset ownership), except on subresources.
  */
 export function recordUpdate(opts: RecordUpdateOptions): ManagedFieldsEntry[] {
-  const ctx: Ctx = { listMapKeys: opts.listMapKeys };
+  const ctx: Ctx = { listMapKeys: opts.listMapKeys, listMapKeyDefaults: opts.listMapKeyDefaults };
   const top = opts.ignoreTopLevel ?? defaultIgnored(opts.subresource);
   const roots = ignoredRoots(top);
   const metaOf = (o: object | undefined): JsonObject | undefined => (isObject(o) && isObject(o.metadata) ? o.metadata : undefined);

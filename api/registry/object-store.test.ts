@@ -55,6 +55,38 @@ describe('ObjectStore', () => {
     expect(read.metadata?.resourceVersion).toBe(out.object.metadata?.resourceVersion);
   });
 
+  it("stores the schema's defaults, as kube-apiserver: on create, update and patch (not where the parent is absent); an update that leaves them out changes nothing", async () => {
+    const store = await storeWithNamespace();
+    const defaults = { state: 'Running', restartPolicy: 'Always', imagePullPolicy: 'IfNotPresent', tty: false, stdin: false, autoRemove: false, stopSignal: 'SIGTERM', stopGracePeriodSeconds: 10 };
+    const created = (await store.create(containers, 'default', container('d', { spec: { image: 'busybox', ports: [{ containerPort: 80 }], restartPolicy: 'Never' } }))).object;
+    expect(created.spec).toEqual({ ...defaults, image: 'busybox', restartPolicy: 'Never', ports: [{ containerPort: 80, protocol: 'TCP' }] });
+    expect(created.spec).not.toHaveProperty('healthcheck');
+    expect((await store.get(containers, 'default', 'd')).spec).toEqual(created.spec);
+
+    // a PUT of the object as the user wrote it: defaults filled again, so the spec and generation stay
+    const put = container('d', { spec: { image: 'busybox', ports: [{ containerPort: 80 }], restartPolicy: 'Never' } });
+    put.metadata!.resourceVersion = created.metadata!.resourceVersion;
+    const updated = (await store.update(containers, 'default', 'd', put)).object;
+    expect(updated.spec).toEqual(created.spec);
+    expect(updated.metadata?.generation).toBe(1);
+
+    // a merge patch that removes a defaulted field: the default comes back
+    const patched = (await store.patch(containers, 'default', 'd', { spec: { restartPolicy: null, healthcheck: { exec: ['true'] } } }, { type: 'merge' })).object;
+    expect(patched.spec).toMatchObject({ restartPolicy: 'Always', healthcheck: { exec: ['true'], intervalSeconds: 30, timeoutSeconds: 30, retries: 3, startPeriodSeconds: 0 } });
+    expect(patched.metadata?.generation).toBe(2);
+  });
+
+  it('server-side applies a port without its defaulted key field twice as one port: the second apply writes nothing', async () => {
+    const store = await storeWithNamespace();
+    const cfg = { apiVersion: 'berth.dev/v1', kind: 'Container', metadata: { name: 'p' }, spec: { image: 'busybox', ports: [{ containerPort: 80, hostPort: 8080 }] } };
+    const first = await store.patch(containers, 'default', 'p', cfg, { type: 'apply', fieldManager: 'compose' });
+    expect(first.object.spec).toMatchObject({ ports: [{ containerPort: 80, hostPort: 8080, protocol: 'TCP' }] });
+    expect(JSON.stringify(first.object.metadata?.managedFields)).toContain('k:{\\"containerPort\\":80,\\"protocol\\":\\"TCP\\"}');
+    const second = await store.patch(containers, 'default', 'p', cfg, { type: 'apply', fieldManager: 'compose' });
+    expect(second.object.metadata?.resourceVersion).toBe(first.object.metadata?.resourceVersion);
+    expect(second.object.spec).toEqual(first.object.spec);
+  });
+
   it('returns an updated object and its JSON text as stored', async () => {
     const store = await storeWithNamespace();
     const created = (await store.create(containers, 'default', container('web'))).object;
@@ -62,7 +94,8 @@ describe('ObjectStore', () => {
     body.metadata!.resourceVersion = created.metadata!.resourceVersion;
     const out = await store.update(containers, 'default', 'web', body);
     const read = await store.get(containers, 'default', 'web');
-    expect(read.spec).toEqual({ image: 'nginx' });
+    expect(read.spec).toMatchObject({ image: 'nginx' });
+    expect(read.spec).not.toHaveProperty('env');
     expect(JSON.parse(out.json!)).toEqual(read);
     expect(JSON.parse(JSON.stringify(out.object))).toEqual(read);
   });

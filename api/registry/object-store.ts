@@ -24,7 +24,7 @@ import { namespacePrefix, objectKey, resourcePrefix } from './keys.ts';
 import { validateObjectMeta } from '../validation/object-meta.ts';
 import { schemaValidator } from '../validation/schema-validator.ts';
 import { applyJsonPatch, applyMergePatch } from './patch.ts';
-import { recordUpdate, serverSideApply } from './managed-fields.ts';
+import { recordUpdate, serverSideApply, type ListMapKeyDefaults, type ListMapKeys } from './managed-fields.ts';
 import type { FieldSelector, LabelSelector } from './selectors.ts';
 import { prepareSecret, type SecretLike } from './secrets.ts';
 import { bindMountErrors } from './bind-mounts.ts';
@@ -122,19 +122,17 @@ export const FINALIZER_FOREGROUND = 'foregroundDeletion';
 /** The namespace finalizer in `spec.finalizers`, removed by the namespace controller. */
 export const NAMESPACE_FINALIZER = 'kubernetes';
 
-/** Keys of list items that server-side apply merges by key instead of replacing the list. */
-const LIST_MAP_KEYS: Record<string, readonly string[]> = {
-  'metadata.ownerReferences': ['uid'],
-  'spec.env': ['name'],
-  'spec.ports': ['containerPort', 'protocol'],
-  'spec.volumeMounts': ['mountPath'],
-  'spec.networks': ['name'],
-  'spec.template.spec.env': ['name'],
-  'spec.template.spec.ports': ['containerPort', 'protocol'],
-  'spec.template.spec.volumeMounts': ['mountPath'],
-  'status.conditions': ['type'],
-};
-const listMapKeys = (path: readonly string[]): readonly string[] | undefined => LIST_MAP_KEYS[path.join('.')];
+/**
+ * The keyed lists of `r` for managed fields and server-side apply: those its schema marks
+ * `x-kubernetes-list-type: map` (`keyed-lists.ts`), merged by key instead of replaced.
+ */
+function keyedListHints(r: ResourceInfo): { listMapKeys: ListMapKeys; listMapKeyDefaults: ListMapKeyDefaults } {
+  const lists = schemaValidator().keyedLists(r.schema);
+  return {
+    listMapKeys: (path) => lists.get(path.join('.'))?.keys,
+    listMapKeyDefaults: (path) => lists.get(path.join('.'))?.keyDefaults,
+  };
+}
 
 const GENERATE_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
 
@@ -367,10 +365,11 @@ export class ObjectStore {
       const errs = prepareSecret(obj as SecretLike);
       if (errs.length) throw invalid(r.group, r.kind, meta.name ?? meta.generateName ?? '', errs);
     }
+    schemaValidator().applyDefaults(r.schema, obj);
     const warnings = this.validate(r, obj, meta.name ?? meta.generateName ?? '', opts);
     this.admitBindMounts(r, obj, undefined, meta.name ?? meta.generateName ?? '');
     if (!opts.managedFieldsDone)
-      meta.managedFields = recordUpdate({ live: undefined, updated: obj, manager: managerFrom(opts), apiVersion: apiVersionOf(r), now, listMapKeys, ...(opts.subresource ? { subresource: opts.subresource } : {}) });
+      meta.managedFields = recordUpdate({ live: undefined, updated: obj, manager: managerFrom(opts), apiVersion: apiVersionOf(r), now, ...keyedListHints(r), ...(opts.subresource ? { subresource: opts.subresource } : {}) });
     if (!meta.managedFields?.length) delete meta.managedFields;
 
     const generated = !meta.name;
@@ -463,7 +462,7 @@ export class ObjectStore {
       force: !!opts.force,
       apiVersion: apiVersionOf(r),
       now: nowRfc3339(this.now()),
-      listMapKeys,
+      ...keyedListHints(r),
       ignoreTopLevel: opts.subresource === 'status' ? ['spec'] : r.hasStatus ? ['status'] : [],
       ...(opts.subresource ? { subresource: opts.subresource } : {}),
     }) as KubeObjectLike;
@@ -507,6 +506,8 @@ export class ObjectStore {
           { reason: 'FieldValueForbidden', field: 'metadata.finalizers', message: 'Forbidden: no new finalizers can be added if the object is being deleted' },
         ]);
     }
+    // Defaults first (as kube-apiserver decodes), so an update that leaves out a defaulted field changes nothing.
+    if (opts.subresource !== 'status') schemaValidator().applyDefaults(r.schema, next);
     if (r.generationFrom === 'spec' && !isDeepStrictEqual(old.spec, next.spec)) nm.generation = (oldMeta.generation ?? 0) + 1;
 
     if (r.kind === 'Secret') {
@@ -522,7 +523,7 @@ export class ObjectStore {
         manager: managerFrom(opts),
         apiVersion: apiVersionOf(r),
         now: nowRfc3339(this.now()),
-        listMapKeys,
+        ...keyedListHints(r),
         ...(opts.subresource ? { subresource: opts.subresource } : {}),
       });
     }

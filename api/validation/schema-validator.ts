@@ -7,6 +7,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { FieldError } from '../errors.ts';
+import { keyedListsOf, type KeyedList } from './keyed-lists.ts';
 import { COMPONENT_REF_PREFIX, loadOpenApiSpec, OPENAPI_PATH, type OpenApiSpec, type SchemaObject } from './openapi-spec.ts';
 
 /** What the caller does with unknown fields: kube-apiserver's `fieldValidation` values. */
@@ -92,6 +93,7 @@ export class SchemaValidator {
   private defaulter: Ajv | undefined;
   private readonly checks = new Map<string, ValidateFunction>();
   private readonly defaults = new Map<string, ValidateFunction>();
+  private readonly keyed = new Map<string, Map<string, KeyedList>>();
 
   constructor(spec: OpenApiSpec) {
     this.schemas = spec.components.schemas;
@@ -117,6 +119,13 @@ export class SchemaValidator {
     for (const [name, s] of Object.entries(schemas)) definitions[name] = toAjvSchema(s);
     ajv.addSchema({ $id: SCHEMA_ID, definitions });
     return ajv;
+  }
+
+  /** The keyed lists of `schemaName` by field path (see `keyed-lists.ts`); computed once per name. */
+  keyedLists(schemaName: string): ReadonlyMap<string, KeyedList> {
+    let m = this.keyed.get(schemaName);
+    if (!m) this.keyed.set(schemaName, (m = keyedListsOf(this.schemas, schemaName)));
+    return m;
   }
 
   /** True if `openapi.yaml` has a component schema of that name. */

@@ -44,7 +44,7 @@ describe('delete', () => {
     expect((await cp.request('DELETE', `${CTR}/d-grace?gracePeriodSeconds=0`)).body.metadata.deletionGracePeriodSeconds).toBe(0);
 
     await cp.request('POST', CTR, { body: container('d-grace-default', fin) });
-    expect((await cp.request('DELETE', `${CTR}/d-grace-default`)).body.metadata).not.toHaveProperty('deletionGracePeriodSeconds'); // the controller's default then
+    expect((await cp.request('DELETE', `${CTR}/d-grace-default`)).body.metadata.deletionGracePeriodSeconds).toBe(10); // the schema's default, stored at create
     expect((await cp.request('DELETE', `${CTR}/d-grace-default`, { body: { gracePeriodSeconds: 0 } })).body.metadata.deletionGracePeriodSeconds).toBe(0);
     for (const n of ['d-grace', 'd-grace-default']) await cp.request('PATCH', `${CTR}/${n}`, { body: { metadata: { finalizers: null } }, contentType: merge });
   });

@@ -174,6 +174,18 @@ function table(stdout: string): { header: string[]; rows: string[][] } {
 
 const rowOf = (rows: string[][], name: string) => rows.find((r) => r[0] === name);
 
+/** What the API server fills into every Container's spec from openapi.yaml's `default`s. */
+const CONTAINER_DEFAULTS = {
+  state: 'Running',
+  restartPolicy: 'Always',
+  imagePullPolicy: 'IfNotPresent',
+  tty: false,
+  stdin: false,
+  autoRemove: false,
+  stopSignal: 'SIGTERM',
+  stopGracePeriodSeconds: 10,
+};
+
 // ---------------------------------------------------------------------------------------------
 
 describe.skipIf(!DEFAULT_KUBECTL)('kubectl against berth', () => {
@@ -186,7 +198,7 @@ describe.skipIf(!DEFAULT_KUBECTL)('kubectl against berth', () => {
       expectExit(created, 0);
       expect(created.stdout.trim()).toBe('container.berth.dev/web created');
       const live = (await get(ctrPath(ns, 'web'))).body;
-      expect(live.spec).toEqual({ image: 'nginx:1.25', command: ['sleep', '3600'] });
+      expect(live.spec).toEqual({ ...CONTAINER_DEFAULTS, image: 'nginx:1.25', command: ['sleep', '3600'] }); // the schema's defaults stored, as kube-apiserver
       expect(live.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration']).toContain('"image":"nginx:1.25"');
 
       // The new manifest drops `command`: kubectl sends it as null and the server must remove it.
@@ -195,7 +207,7 @@ describe.skipIf(!DEFAULT_KUBECTL)('kubectl against berth', () => {
       expectExit(configured, 0);
       expect(configured.stdout.trim()).toBe('container.berth.dev/web configured');
       const after = (await get(ctrPath(ns, 'web'))).body;
-      expect(after.spec).toEqual({ image: 'nginx:1.27' });
+      expect(after.spec).toEqual({ ...CONTAINER_DEFAULTS, image: 'nginx:1.27' });
       expect(after.metadata.generation).toBe(2);
 
       const unchanged = await kubectl(['apply', '-n', ns, '-f', path]);
@@ -744,7 +756,7 @@ describe.skipIf(!DEFAULT_KUBECTL)('kubectl against berth', () => {
       expectExit(warn, 0);
       expect(warn.stdout.trim()).toBe('container.berth.dev/unk created');
       expect(warn.stderr.trim()).toBe('Warning: unknown field "spec.colour"');
-      expect((await get(ctrPath(ns, 'unk'))).body.spec).toEqual({ image: 'busybox' });
+      expect((await get(ctrPath(ns, 'unk'))).body.spec).toEqual({ ...CONTAINER_DEFAULTS, image: 'busybox' });
     });
 
     it('reports AlreadyExists on create and Conflict on a stale replace', async () => {
