@@ -1,17 +1,15 @@
 /**
- * What the Image controller last made on this node, recorded on the Image so that a
- * later spec change can be told apart: a change of `spec.source` makes the image
+ * What the Image controller last made on this node, kept in the Image's status so that
+ * a later spec change can be told apart: a change of `spec.source` makes the image
  * again, a change of `spec.tags` only re-tags it and a change of `spec.push` only
- * pushes it. `ImageStatus` has no field for the source it was made from nor for the
- * tags applied in the store, so they live in the annotation `APPLIED_ANNOTATION`
- * (written by the agent, before the status that reports the result).
+ * pushes it. `status.id` is the image, `status.sourceHash` the source it was made from
+ * and `status.tags` the references it carries in the store. Being status, the record
+ * survives `kubectl replace` and apply of the spec, and is written in the same update as
+ * the `Ready` it goes with.
  */
 import { createHash } from 'node:crypto';
 import { stableJson } from '../framework/stable-json.ts';
 import type { Image } from '../framework/index.ts';
-
-/** Annotation holding the `AppliedImage` JSON. */
-export const APPLIED_ANNOTATION = 'berth.dev/applied-image';
 
 /** The image made from a source and the tags put on it in the store. */
 export interface AppliedImage {
@@ -34,18 +32,12 @@ export function sourceHash(source: Image['spec']['source'] | undefined): string 
   return `sha256:${createHash('sha256').update(stableJson(source ?? {})).digest('hex')}`;
 }
 
-/** The record on `img`, or undefined when absent or unreadable (then the status decides). */
+/** The record in `img`'s status, or undefined when it has none (nothing made yet). */
 export function appliedOf(img: Image): AppliedImage | undefined {
-  const raw = img.metadata.annotations?.[APPLIED_ANNOTATION];
-  if (!raw) return undefined;
-  try {
-    const v = JSON.parse(raw) as Partial<AppliedImage>;
-    if (typeof v.source !== 'string' || typeof v.id !== 'string' || !Array.isArray(v.tags) || !v.tags.every((t) => typeof t === 'string')) return undefined;
-    return { source: v.source, id: v.id, tags: v.tags };
-  } catch {
-    return undefined;
-  }
+  const s = img.status;
+  if (!s?.id || !s.sourceHash) return undefined;
+  return { source: s.sourceHash, id: s.id, tags: s.tags ?? [] };
 }
 
-/** The annotation value of `a` (stable: equal records give equal strings). */
-export const formatApplied = (a: AppliedImage): string => JSON.stringify({ source: a.source, id: a.id, tags: a.tags });
+/** `a` as the status fields that record it. */
+export const appliedStatus = (a: AppliedImage): { id: string; sourceHash: string; tags: string[] } => ({ id: a.id, sourceHash: a.source, tags: [...a.tags] });

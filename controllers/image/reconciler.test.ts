@@ -309,6 +309,24 @@ describe('ImageReconciler', () => {
       expect(imports.mock.calls[1]?.[0]).toBe(fx.dockerArchive);
     });
 
+    it('keeps what it made in the status (id, sourceHash, tags), so a kubectl replace that changes the tags only re-tags', async () => {
+      const { client, store } = await start();
+      const imports = vi.spyOn(store, 'importImage');
+      await client.create(image('rp', { import: { path: fx.ociArchive } }, ['rp:1']));
+      const ready = await readyFor(client, 'rp', 1);
+      expect(ready.status).toMatchObject({ id: fx.configDigest, sourceHash: expect.stringMatching(/^sha256:[0-9a-f]{64}$/), tags: ['rp:1'] });
+      expect(ready.metadata.annotations ?? {}).toEqual({});
+
+      // kubectl replace -f: the manifest as written (no status, no annotations), tags changed
+      const manifest = image('rp', { import: { path: fx.ociArchive } }, ['rp:2']);
+      manifest.metadata.resourceVersion = ready.metadata.resourceVersion!;
+      const replaced = await readyFor(client, 'rp', (await client.update(manifest)).metadata.generation ?? 0);
+      expect(imports).toHaveBeenCalledTimes(1);
+      expect(replaced.status).toMatchObject({ id: fx.configDigest, sourceHash: ready.status!.sourceHash, tags: ['rp:2'] });
+      expect(await store.imageStatus('rp:1')).toBeUndefined();
+      expect((await store.imageStatus('rp:2'))?.id).toBe(fx.configDigest);
+    });
+
     it('makes the image again when its content left the store', async () => {
       const { client, store } = await start();
       const imports = vi.spyOn(store, 'importImage');

@@ -6,6 +6,7 @@
  * change of `spec.source` makes it again: a change of `spec.tags` re-tags it in the
  * store and one of `spec.push` pushes it (see `applied.ts`). Deletion removes the tags.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { Condition, ImageStatus, PushedReference, PushTarget } from '../../api/types/index.ts';
 import {
   isRuntimeError,
@@ -35,7 +36,7 @@ import {
   type Request,
   type Result,
 } from '../framework/index.ts';
-import { APPLIED_ANNOTATION, appliedOf, formatApplied, sourceHash, type AppliedImage } from './applied.ts';
+import { appliedOf, appliedStatus, sourceHash, type AppliedImage } from './applied.ts';
 import { CredentialsError, credentialsFor } from './credentials.ts';
 import { ProgressReporter } from './progress.ts';
 
@@ -94,8 +95,8 @@ class ReportedFailure extends Error {
  * Makes each Image on this node and keeps it so.
  *
  * Idempotent: an image is made again only when `spec.source` changed since it was
- * made (the `berth.dev/applied-image` annotation records the source's hash, the image
- * ID and the tags applied) or its content left the store; otherwise a change of
+ * made (`status.sourceHash`, with the image in `status.id` and the tags applied in
+ * `status.tags`) or its content left the store; otherwise a change of
  * `spec.tags` only adds and removes references in the store (so a commit whose
  * container is gone stays `Ready` when re-tagged: a commit is a snapshot, never
  * retaken for a tag), and a target in `status.pushed` with the current digest is not
@@ -189,8 +190,8 @@ export class ImageReconciler implements Reconciler {
   }
 
   /**
-   * What `obj` was last made from: its annotation, else (an Image made before the
-   * annotation existed) its status when `Ready` for the current generation.
+   * What `obj` was last made from: its status record, else (an Image made before
+   * `status.sourceHash` existed) its status when `Ready` for the current generation.
    */
   private madeFrom(obj: Image): AppliedImage | undefined {
     const applied = appliedOf(obj);
@@ -268,11 +269,16 @@ export class ImageReconciler implements Reconciler {
     return removed;
   }
 
-  /** Writes `applied` as the annotation of `obj` unless it is there already; resolves with the object as stored. */
+  /**
+   * Writes `applied` into the status of `obj` (`id`, `sourceHash`, `tags`) unless it is
+   * there already, with an unconditional merge patch of the status subresource (no
+   * conflict can lose it once the store holds the image); resolves with the object as stored.
+   */
   private async record(ctx: ReconcileContext, obj: Image, applied: AppliedImage): Promise<Image> {
-    const value = formatApplied(applied);
-    if (obj.metadata.annotations?.[APPLIED_ANNOTATION] === value) return obj;
-    return this.deps.client.patch(Image, obj.metadata.namespace ?? '', obj.metadata.name ?? '', { metadata: { annotations: { [APPLIED_ANNOTATION]: value } } }, { signal: ctx.signal });
+    const want = appliedStatus(applied);
+    const s = obj.status;
+    if (s?.id === want.id && s.sourceHash === want.sourceHash && isDeepStrictEqual(s.tags ?? [], want.tags)) return obj;
+    return this.deps.client.patch(Image, obj.metadata.namespace ?? '', obj.metadata.name ?? '', { status: want }, { signal: ctx.signal, subresource: 'status' });
   }
 
   /** Makes the image from its source, tags it, and writes `Ready` (the returned object); `previous`: what it replaces. */

@@ -712,6 +712,10 @@ export interface components {
             digest?: string;
             /** @description Image ID (config digest), as docker images shows it. */
             id?: string;
+            /** @description sha256 of spec.source (its JSON with sorted keys) that the image in id was made from. The controller makes the image again only when spec.source no longer hashes to it; a change of spec.tags or spec.push alone re-tags or pushes. */
+            sourceHash?: string;
+            /** @description The references the image in id carries in the node's image store (spec.tags as applied). */
+            tags?: string[];
             /**
              * Format: int64
              * @description Size of the image content in bytes.
