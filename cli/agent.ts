@@ -20,10 +20,11 @@ import { STREAM_CA_ANNOTATION, STREAM_ENDPOINT_ANNOTATION, type NodeEndpoint } f
 import { ensurePki } from './pki.ts';
 import { listenUnix, parseListen } from './listen.ts';
 import type { ImageBuilder, ImageService, NetworkService, PortService, RegistryConfig, RuntimeService } from '../runtime/cri/index.ts';
-import { PortPublisher } from '../runtime/network/ports/index.ts';
+import { DEFAULT_PORTS_TABLE, PortPublisher } from '../runtime/network/ports/index.ts';
+import { lockHostNetwork, type InstanceLock } from './instance-lock.ts';
 import { addNetworkController, sweepContainerNetworks } from '../controllers/network/index.ts';
 import { Container } from '../controllers/framework/index.ts';
-import { BridgeNetworkService } from '../runtime/network/index.ts';
+import { BridgeNetworkService, DEFAULT_NETWORK_TABLE } from '../runtime/network/index.ts';
 import { NodeImageBuilder } from '../runtime/build/node-image-builder.ts';
 import { ImageStore } from '../runtime/images/index.ts';
 import { DEFAULT_CGROUP_PARENT, RuncRuntimeService } from '../runtime/server/index.ts';
@@ -275,10 +276,25 @@ export interface NodeNetwork {
 
 /**
  * Opens the node's networks under `<dataDir>/networks` (bridges, namespaces, IPAM, DNS,
- * nftables table `berth-net`) and repairs what a crash left behind. Needs root.
+ * nftables table `berth-net`) and repairs what a crash left behind. Needs root. The
+ * bridge and table names are locked (`lockHostNetwork`) until `close`: another berth
+ * process using them is refused.
  */
 export async function openNodeNetwork(dataDir: string, logger: Logger, opts: NodeNetworkOptions = {}): Promise<NodeNetwork> {
   const d = opts.defaultNetwork === false ? undefined : { name: 'berth0', bridge: 'berth0', subnet: '10.89.0.0/16', outbound: false, ...opts.defaultNetwork };
+  // One berth per set of host names: another on the same bridge or tables would reuse addresses and drop our rules.
+  const lock = await lockHostNetwork({ ...(d ? { bridge: d.bridge } : {}), nftTables: [opts.nftTable ?? DEFAULT_NETWORK_TABLE, opts.portsTable ?? DEFAULT_PORTS_TABLE] }, dataDir);
+  try {
+    return await openLocked(dataDir, logger, opts, d, lock);
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+}
+
+async function openLocked(
+  dataDir: string, logger: Logger, opts: NodeNetworkOptions, d: { name: string; bridge: string; subnet: string; outbound: boolean } | undefined, lock: InstanceLock,
+): Promise<NodeNetwork> {
   const service = await BridgeNetworkService.open({
     stateDir: join(dataDir, 'networks'),
     log: logger.child({ component: 'network' }),
@@ -300,6 +316,7 @@ export async function openNodeNetwork(dataDir: string, logger: Logger, opts: Nod
     close: async () => {
       await ports.close();
       await service.close();
+      await lock.release();
     },
   };
 }

@@ -12,6 +12,7 @@ import { buildBusyboxImage } from '../test/fixtures/busybox-image.ts';
 import { startControlPlane } from '../test/harness/control-plane.ts';
 import { createLogger } from './logger.ts';
 import { startServer } from './server.ts';
+import { findResource } from '../api/registry/resources.ts';
 
 describe('berth server (all in one)', () => {
   it('runs no agent and no controllers in the test harness unless asked', async () => {
@@ -53,6 +54,25 @@ describe('berth server (all in one)', () => {
     expect(existsSync(cp.server.kubeconfigPath)).toBe(true);
     expect(existsSync(socket)).toBe(false);
     expect(existsSync(join(cp.dataDir, 'agent.sock'))).toBe(false);
+  });
+
+  it('locks its data directory: a second server on it is refused, naming the first, and nothing of the first is touched', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'berth-lock-'));
+    onTestFinished(() => rmSync(dataDir, { recursive: true, force: true }));
+    const start = () => startServer({ dataDir, listen: '127.0.0.1:0', runtime: 'none', controllers: false, logger: createLogger({ level: 'silent', name: 'berth' }) });
+    const first = await start();
+    onTestFinished(() => first.close());
+    const pidFile = join(dataDir, 'berth.pid');
+    expect(JSON.parse(readFileSync(pidFile, 'utf8'))).toMatchObject({ pid: process.pid, owner: `berth server, data dir ${dataDir}` });
+    await expect(start()).rejects.toThrow(
+      `the data directory ${dataDir} is in use by another berth process (pid ${process.pid}, berth server, data dir ${dataDir}): stop it first, or give this one another --data-dir`,
+    );
+    expect((await first.store.list(findResource('', 'v1', 'namespaces')!, '', {})).items.length).toBeGreaterThan(0); // the first still serves
+    expect(existsSync(join(dataDir, 'api.sock'))).toBe(true);
+    await first.close();
+    expect(existsSync(pidFile)).toBe(false);
+    const second = await start();
+    await second.close();
   });
 
   it('names its socket by an absolute path in the kubeconfig when the data directory is given relative', async () => {

@@ -9,7 +9,7 @@
  * given `--metrics-listen host:port` (off by default); `server` serves both on its HTTPS port.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -200,6 +200,8 @@ export function buildProgram(only?: string): Command & { registered?: boolean } 
       const token = kubeConfig.getCurrentUser()?.token;
       if (!token) throw new Error(`${o.kubeconfig}: the current user has no bearer token; the API server authenticates to the agent's stream server with it`);
       const registry = registryConfig(o);
+      mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+      const dataDirLock = await (await import('./instance-lock.ts')).lockDataDir(o.dataDir, 'berth agent');
       const node = openNodeRuntime(o.runtime, o.dataDir, logger, registry ? { registry } : {});
       // Container networks and published ports, as `berth server`'s agent has them (real runtime only).
       const network = o.runtime === 'runc' ? await openNodeNetwork(o.dataDir, logger, { defaultNetwork: { subnet: o.defaultSubnet } }) : undefined;
@@ -230,6 +232,7 @@ export function buildProgram(only?: string): Command & { registered?: boolean } 
         await node.close();
         await listener?.close();
         client.close();
+        await dataDirLock.release();
       });
     });
 

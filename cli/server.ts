@@ -41,6 +41,7 @@ import { containerStreams } from '../api/server/container-streams.ts';
 import { storeDialNode, type DialNode, type NodeEndpoint } from '../api/server/node-proxy.ts';
 import { imageStreams } from '../api/server/image-streams.ts';
 import { registryLogin } from '../api/server/registry-login.ts';
+import { lockDataDir } from './instance-lock.ts';
 
 /** Namespaces that exist from the first start. */
 export const INITIAL_NAMESPACES = ['default', 'berth-system'] as const;
@@ -122,11 +123,25 @@ async function anyNodeName(store: ObjectStore): Promise<string | undefined> {
   return (list.items[0] as { metadata?: { name?: string } } | undefined)?.metadata?.name;
 }
 
-/** Starts the all-in-one server and resolves once it is serving. */
+/**
+ * Starts the all-in-one server and resolves once it is serving. The data directory is
+ * locked (`<dataDir>/berth.pid`) until `close`: a second server on it is refused.
+ */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const { host, port } = parseListen(opts.listen ?? '127.0.0.1:7443');
-  const logger = opts.logger ?? createLogger({ level: opts.logLevel ?? 'info', name: 'berth' });
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+  const lock = await lockDataDir(opts.dataDir, 'berth server');
+  try {
+    const running = await serve(opts, host, port);
+    return { ...running, close: () => running.close().finally(() => lock.release()) };
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+}
+
+async function serve(opts: ServerOptions, host: string, port: number): Promise<RunningServer> {
+  const logger = opts.logger ?? createLogger({ level: opts.logLevel ?? 'info', name: 'berth' });
   const metrics = new ApiMetrics();
 
   const log: RevisionLog =

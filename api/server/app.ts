@@ -3,6 +3,7 @@
  * health, version, discovery, OpenAPI, and the REST handler for every resource.
  * `api/server` is the only place where errors become `Status` responses.
  */
+import { setMaxListeners } from 'node:events';
 import { parse as parseQuery } from 'node:querystring';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
@@ -70,6 +71,8 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
   app.disable('etag');
   app.set('query parser', 'simple');
   const shutdown = new AbortController();
+  // every open watch listens for shutdown (and removes its listener when it ends): no limit to warn at
+  setMaxListeners(0, shutdown.signal);
 
   for (const o of opts.observers ?? []) app.use(o);
   if (opts.authenticate) app.use(opts.authenticate);

@@ -86,6 +86,9 @@ interface StateFile {
 
 const noLog: NetworkLogger = { info: () => {}, warn: () => {} };
 
+/** The nftables table of container networks (isolation, outbound NAT) unless `nftTable` names another. */
+export const DEFAULT_NETWORK_TABLE = 'berth-net';
+
 /**
  * `NetworkService` with Linux bridges, veth pairs and network namespaces made with
  * iproute2 (`ip -batch`), a DNS server per network on its gateway address, and
@@ -256,7 +259,7 @@ export class BridgeNetworkService implements NetworkService {
   }
 
   private get table(): string {
-    return this.opts.nftTable ?? 'berth-net';
+    return this.opts.nftTable ?? DEFAULT_NETWORK_TABLE;
   }
 
   private bridgeName(key: string): string {

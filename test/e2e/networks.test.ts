@@ -9,7 +9,6 @@
  * Skipped unless running as root with runc, conmon, kubectl, ip and nft.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,31 +16,15 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ContainerId } from '../../runtime/cri/index.ts';
 import { buildBusyboxImage } from '../fixtures/busybox-image.ts';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.ts';
-import { kubectlWith, narrator, realContainersMissing, sweepDataDir } from './helpers.ts';
+import { kubectlWith, narrator, networkLeftovers, realContainersMissing, sweepDataDir, sweepTestNetwork } from './helpers.ts';
 
 const NS = '/apis/berth.dev/v1/namespaces/default';
 const missing = realContainersMissing() ?? (spawnSync('nft', ['--version']).status === 0 ? undefined : 'nft is missing');
 
 const r = Math.random().toString(16).slice(2, 6);
 const N = 10 + Math.floor(Math.random() * 200);
-const NAMES = { bridgePrefix: `bt8-${r}`, netnsPrefix: `bt8-${r}-`, vethPrefix: `bt8v${r}`, nftTable: `bt8_${r}` };
+const NAMES = { bridgePrefix: `bt8-${r}`, netnsPrefix: `bt8-${r}-`, vethPrefix: `bt8v${r}`, nftTable: `bt8_${r}`, portsTable: `bt8_ports_${r}` };
 const subnet = (i: number) => `10.208.${N + i}.0/24`;
-
-/** What berth may have left on the host under this run's names. */
-function leftovers(): { netns: string[]; links: string[]; table: boolean } {
-  return {
-    netns: existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith(NAMES.netnsPrefix)) : [],
-    links: readdirSync('/sys/class/net').filter((n) => n.startsWith(NAMES.bridgePrefix) || n.startsWith(NAMES.vethPrefix)),
-    table: spawnSync('nft', ['list', 'table', 'inet', NAMES.nftTable]).status === 0,
-  };
-}
-
-function sweepHost(): void {
-  const l = leftovers();
-  for (const ns of l.netns) spawnSync('ip', ['netns', 'del', ns]);
-  for (const link of l.links) spawnSync('ip', ['link', 'del', link]);
-  spawnSync('nft', ['delete', 'table', 'inet', NAMES.nftTable]);
-}
 
 if (missing) {
   describe('networks end to end', () => {
@@ -77,8 +60,8 @@ if (missing) {
     afterAll(async () => {
       if (cp) await cp.stop().catch(() => {});
       if (root) await sweepDataDir(root);
-      sweepHost();
-      expect(leftovers()).toEqual({ netns: [], links: [], table: false });
+      sweepTestNetwork(NAMES);
+      expect(networkLeftovers(NAMES)).toEqual({ netns: [], links: [], tables: [] });
     }, 60_000);
 
     const create = async (kind: 'networks' | 'containers', obj: Record<string, unknown>) => {
@@ -156,7 +139,9 @@ if (missing) {
         },
         { timeout: 30_000, interval: 100 },
       );
-      expect(leftovers()).toEqual({ netns: [], links: [`${NAMES.bridgePrefix}d`], table: true });
+      const left = networkLeftovers(NAMES);
+      expect({ netns: left.netns, links: left.links }).toEqual({ netns: [], links: [`${NAMES.bridgePrefix}d`] });
+      expect(left.tables).toContain(`inet ${NAMES.nftTable}`);
     }, 120_000);
   });
 }

@@ -68,7 +68,8 @@ interface StateFile {
 }
 
 const DEFAULT_HOST_IP = '127.0.0.1';
-const DEFAULT_TABLE = 'berth-ports';
+/** The nftables table of published ports unless `table` names another. */
+export const DEFAULT_PORTS_TABLE = 'berth-ports';
 const STATE_FILE = 'ports.json';
 const routeLocalnetPath = (iface: string): string => `/proc/sys/net/ipv4/conf/${iface}/route_localnet`;
 const portId = (p: { hostIP: string; hostPort: number; protocol: PortProtocol }): string => `${p.hostIP}:${p.hostPort}/${p.protocol}`;
@@ -99,7 +100,7 @@ export class PortPublisher implements PortService {
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: PortPublisherOptions) {
-    this.table = options.table ?? DEFAULT_TABLE;
+    this.table = options.table ?? DEFAULT_PORTS_TABLE;
     if (!/^[A-Za-z][A-Za-z0-9_-]{0,30}$/.test(this.table)) throw new RuntimeError('InvalidArgument', `bad nftables table name ${JSON.stringify(this.table)}`);
     this.stateFile = join(options.stateDir, STATE_FILE);
   }
