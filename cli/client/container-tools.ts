@@ -9,7 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
@@ -346,10 +346,18 @@ export function archiveTags(files: ReadonlyMap<string, Buffer>): string[] {
     .filter((x): x is string => !!x && /[:@/]/.test(x));
 }
 
+/** The `index.json` of an OCI image layout directory, for `archiveTags`; another directory is refused. */
+async function layoutFiles(dir: string, shown: string): Promise<Map<string, Buffer>> {
+  const index = await readFile(join(dir, 'index.json')).catch(() => undefined);
+  if (!index) throw new Error(`load: ${shown} is a directory without index.json: give a docker-archive or OCI archive, or an OCI image layout directory`);
+  return new Map([['index.json', index]]);
+}
+
 /**
- * `load [-i FILE]`: an Image importing the archive (docker-archive or OCI), tagged with
- * the references the archive names. The server reads the file itself, so it must be on
- * the server's machine; stdin is first written to a temporary file there.
+ * `load [-i FILE|DIR]`: an Image importing the archive (docker-archive or OCI), or an
+ * OCI image layout directory as `podman load` takes, tagged with the references it
+ * names. The server reads it itself, so it must be on the server's machine; stdin is
+ * first written to a temporary file there.
  */
 export async function load(conn: Connection, input: string | undefined, flags: { quiet?: boolean }, out: (s: string) => void): Promise<number> {
   let path = input ? resolve(input) : '';
@@ -361,7 +369,10 @@ export async function load(conn: Connection, input: string | undefined, flags: {
       path = join(tmp, 'image.tar');
       await pipeline(process.stdin, createWriteStream(path));
     }
-    const { files } = await readArchive(createReadStream(path));
+    const st = await stat(path).catch((err: NodeJS.ErrnoException) => {
+      throw err.code === 'ENOENT' ? new Error(`load: open ${input}: no such file or directory`) : err;
+    });
+    const files = st.isDirectory() ? await layoutFiles(path, input ?? path) : (await readArchive(createReadStream(path))).files;
     const tags = [...new Set(archiveTags(files).map((t) => {
       try {
         return familiarString(parseReference(normalizeReference(t)));

@@ -272,6 +272,19 @@ if (missing) {
       expect(await ok(['load', '-i', tar], { timeoutMs: 120_000 })).toBe('Loaded image: busybox:latest\n');
       expect((await cp.request('GET', `${NS}/images/busybox-latest`)).body.status.phase).toBe('Ready');
       await cp.request('DELETE', `${NS}/images/busybox-latest`);
+      // an OCI image layout directory, as podman load takes (this one names no full reference: untagged)
+      const fromDir = await ok(['load', '-i', join(root, 'fixture', 'busybox-oci')], { timeoutMs: 120_000 });
+      expect(fromDir).toMatch(/^Loaded image ID: sha256:[0-9a-f]{64}\n$/);
+      const loaded = ((await cp.request('GET', `${NS}/images`)).body.items as { metadata: { name: string }; status?: { id?: string } }[]).find((i) => i.metadata.name.startsWith('load-'));
+      expect(`Loaded image ID: ${loaded?.status?.id}\n`).toBe(fromDir);
+      await cp.request('DELETE', `${NS}/images/${loaded!.metadata.name}`);
+      for (const [args, message] of [
+        [['load', '-i', join(root, 'no-such.tar')], `berth: load: open ${join(root, 'no-such.tar')}: no such file or directory\n`],
+        [['load', '-i', join(root, 'fixture')], `berth: load: ${join(root, 'fixture')} is a directory without index.json: give a docker-archive or OCI archive, or an OCI image layout directory\n`],
+      ] as const) {
+        const bad = await berth(args);
+        expect([bad.code, bad.stderr]).toEqual([1, message]);
+      }
 
       log('completion');
       expect(await ok(['completion', 'bash'])).toMatch(/complete -o default -F _berth berth\n$/);
