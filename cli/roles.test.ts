@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { Container, Lease, Node } from '../controllers/framework/index.ts';
@@ -15,6 +16,8 @@ interface Role {
   metricsUrl(): Promise<string>;
   /** SIGTERM, then the exit code. */
   terminate(): Promise<number | null>;
+  /** The exit code, once it has exited. */
+  readonly exited: Promise<number | null>;
 }
 
 /** Runs `berth <args>` from source; killed at the end of the test if still running. */
@@ -45,6 +48,7 @@ function runRole(args: readonly string[]): Role {
   return {
     child,
     lines,
+    exited,
     metricsUrl: async () => {
       let url = '';
       await vi.waitFor(
@@ -104,7 +108,16 @@ describe('berth controllers and berth agent as separate processes', () => {
       interval: 200,
     });
 
+    // a second agent on the same data directory is refused, naming the first
+    const agentDir = join(cp.dataDir, 'agent');
+    const second = runRole(['agent', '--kubeconfig', cp.server.kubeconfigPath, '--node-name', 'w2', '--runtime', 'fake', '--data-dir', agentDir]);
+    expect(await second.exited).toBe(1);
+    expect(second.lines.map((l) => l.msg)).toContain(
+      `berth: the data directory ${agentDir} is in use by another berth process (pid ${role.child.pid}, berth agent, data dir ${agentDir}): stop it first, or give this one another --data-dir`,
+    );
+
     expect(await role.terminate()).toBe(0);
     expect(role.lines.some((l) => l.msg === 'shutting down')).toBe(true);
+    expect(existsSync(join(agentDir, 'berth.pid'))).toBe(false);
   });
 });
