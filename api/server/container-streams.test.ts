@@ -264,6 +264,8 @@ describe('parseExecOptions', () => {
     expect(parseExecOptions(new URLSearchParams('command=id&stderr=true'))).toEqual({ command: ['id'], stdin: false, stdout: false, stderr: true, tty: false });
     // detach: no streams needed (nor relayed)
     expect(parseExecOptions(new URLSearchParams('command=touch&command=%2Ff&detach=true&stdout=true'))).toEqual({ command: ['touch', '/f'], stdin: false, stdout: false, stderr: false, tty: false, detach: true });
+    // exec -dit: a terminal and an open stdin on the node, still nothing relayed
+    expect(parseExecOptions(new URLSearchParams('command=sh&detach=true&stdin=true&tty=true'))).toEqual({ command: ['sh'], stdin: true, stdout: false, stderr: false, tty: true, detach: true });
   });
 
   it.each([
@@ -275,8 +277,6 @@ describe('parseExecOptions', () => {
     { query: 'command=id&stdout=true&workingDir=', message: 'workingDir must not be empty' },
     { query: 'command=id&stdout=true&env=A', message: 'env must be NAME=VALUE, got "A"' },
     { query: 'command=id&stdout=true&env=%3Dx', message: 'env must be NAME=VALUE, got "=x"' },
-    { query: 'command=id&detach=true&stdin=true', message: 'a detached exec (detach=true) has no stdin and no tty' },
-    { query: 'command=id&detach=true&tty=true&stdout=true', message: 'a detached exec (detach=true) has no stdin and no tty' },
   ])('refuses $query: $message', ({ query, message }) => {
     expect(() => parseExecOptions(new URLSearchParams(query))).toThrow(expect.objectContaining({ code: 400, message }));
   });

@@ -9,7 +9,9 @@
  * and berth's extensions for Docker's `exec -u/-e/-w/-d`: `user` (`name`, `uid`, `uid:gid`,
  * `name:group`, resolved by the node in the container's /etc/passwd and /etc/group),
  * `env` (`NAME=VALUE`, repeated), `workingDir` (absolute) and `detach` (run in the
- * background: the session ends with Success once the process runs; no streams, no terminal).
+ * background: the session ends with Success once the process runs; no output streams;
+ * `tty` and `stdin` give the process a terminal and an open stdin nobody writes to, as
+ * `docker exec -dit`).
  */
 export interface ContainerExecOptions {
   readonly command: readonly string[];
@@ -40,7 +42,7 @@ export function parseExecOptions(q: URLSearchParams, fail: (message: string) => 
   const command = q.getAll('command');
   if (command.length === 0) throw fail('you must specify at least one command for the container');
   const detach = q.get('detach') === 'true' || q.get('detach') === '1';
-  const streams = detach ? detachedStreams(q, fail) : parseStreamOptions(q, fail);
+  const streams = detach ? detachedStreams(q) : parseStreamOptions(q, fail);
   const single = (n: string): string | undefined => {
     const all = q.getAll(n);
     if (all.length > 1) throw fail(`${n} may be given only once`);
@@ -58,9 +60,8 @@ export function parseExecOptions(q: URLSearchParams, fail: (message: string) => 
   return { command, ...streams, ...(user ? { user } : {}), ...(env.length ? { env } : {}), ...(workingDir ? { workingDir } : {}), ...(detach ? { detach } : {}) };
 }
 
-/** A detached exec's streams: none; stdin or a terminal is refused. */
-function detachedStreams(q: URLSearchParams, fail: (message: string) => Error): Pick<ContainerExecOptions, 'stdin' | 'stdout' | 'stderr' | 'tty'> {
+/** A detached exec's streams: no output (`stdout`/`stderr` asked for are ignored); `stdin` and `tty` as asked (kept on the node, not relayed). */
+function detachedStreams(q: URLSearchParams): Pick<ContainerExecOptions, 'stdin' | 'stdout' | 'stderr' | 'tty'> {
   const flag = (n: string): boolean => q.get(n) === 'true' || q.get(n) === '1';
-  if (flag('stdin') || flag('tty')) throw fail('a detached exec (detach=true) has no stdin and no tty');
-  return { stdin: false, stdout: false, stderr: false, tty: false };
+  return { stdin: flag('stdin'), stdout: false, stderr: false, tty: flag('tty') };
 }

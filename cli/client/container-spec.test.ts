@@ -87,7 +87,7 @@ describe('flag values', () => {
     expect(toSince('2026-01-01T00:00:00Z', 0)).toEqual({ sinceTime: '2026-01-01T00:00:00.000Z' });
     expect(() => toSince('yesterday', 0)).toThrow(/--since/);
   });
-  it('turns exec -u, -e and -w into the exec API options (no command wrapping), refuses -d and a relative -w', () => {
+  it('turns exec -u, -e and -w into the exec API options (no command wrapping), takes -d (with -i/-t too), refuses a relative -w', () => {
     expect(execOptions({ env: ['A=1', 'B=x=y', 'FROM_ENV', 'UNSET'], workdir: '/tmp', user: 'nobody:nogroup' }, { FROM_ENV: 'yes' })).toEqual({
       user: 'nobody:nogroup',
       env: ['A=1', 'B=x=y', 'FROM_ENV=yes'],
@@ -96,7 +96,7 @@ describe('flag values', () => {
     expect(execOptions({}, {})).toEqual({});
     expect(() => execOptions({ workdir: 'tmp' }, {})).toThrow('exec -w tmp: the working directory must be an absolute path');
     expect(execOptions({ detach: true }, {})).toEqual({ detach: true });
-    expect(() => execOptions({ detach: true, tty: true }, {})).toThrow('exec -d runs the command in the background: it takes neither -i nor -t');
+    expect(execOptions({ detach: true, tty: true, interactive: true }, {})).toEqual({ detach: true }); // -dit: -i and -t travel as the exec's streams
     expect(execQueryExtensions({ detach: true })).toBe('detach=true');
     expect(() => execOptions({ env: ['=1'] }, {})).toThrow(FlagError);
     expect(execQueryExtensions({ user: '1000:1000', env: ['A=1', 'B=two words&c'], workingDir: '/a b' })).toBe('user=1000%3A1000&env=A%3D1&env=B%3Dtwo%20words%26c&workingDir=%2Fa%20b');

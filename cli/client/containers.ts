@@ -330,10 +330,9 @@ export interface ExecFlags {
  * What `-u`, `-e` and `-w` ask of an exec: the exec API's `user`, `env` and `workingDir`
  * (berth's extensions of the Kubernetes exec options), which the node applies to the
  * process itself, as Docker does; the command runs as given. `-e NAME` alone takes this
- * client's value or is skipped, as for `run`. A relative `-w` and `-d` are refused.
+ * client's value or is skipped, as for `run`. A relative `-w` is refused.
  */
 export function execOptions(flags: ExecFlags, environ: Readonly<Record<string, string | undefined>>): { user?: string; env?: string[]; workingDir?: string; detach?: boolean } {
-  if (flags.detach && (flags.interactive || flags.tty)) throw new FlagError('exec -d runs the command in the background: it takes neither -i nor -t');
   if (flags.workdir && !flags.workdir.startsWith('/')) throw new FlagError(`exec -w ${flags.workdir}: the working directory must be an absolute path`);
   const env = toEnv({ env: flags.env ?? [] }, environ).map((e) => `${e.name}=${e.value}`);
   return { ...(flags.user ? { user: flags.user } : {}), ...(env.length ? { env } : {}), ...(flags.workdir ? { workingDir: flags.workdir } : {}), ...(flags.detach ? { detach: true } : {}) };

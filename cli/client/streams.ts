@@ -118,7 +118,7 @@ export interface ExecSessionOptions extends StreamSessionOptions {
   readonly env?: readonly string[];
   /** Docker's `exec -w`: an absolute directory in the container. */
   readonly workingDir?: string;
-  /** Docker's `exec -d`: start it in the background; no streams (with neither `stdin` nor `tty`). */
+  /** Docker's `exec -d`: start it in the background, no output; with `tty`/`stdin` the process gets a terminal (this one's size) / an open stdin, as `exec -dit`. */
   readonly detach?: boolean;
 }
 
@@ -144,12 +144,14 @@ export function execQueryExtensions(opts: Pick<ExecSessionOptions, 'user' | 'env
  * With a TTY the local terminal is raw and its size goes with the start and every change.
  */
 export async function execSession(conn: Connection, name: string, command: readonly string[], opts: ExecSessionOptions): Promise<number> {
-  const restore = rawTerminal(opts.tty && opts.stdin);
+  const detach = opts.detach ?? false;
+  const restore = rawTerminal(opts.tty && opts.stdin && !detach);
   try {
-    const detach = opts.detach ?? false;
     const q = streamQuery({ stdin: opts.stdin, stdout: !detach, stderr: !detach && !opts.tty, tty: opts.tty });
     for (const c of command) q.append('command', c);
-    const session = await openChannelSession(conn, containerStreamPath(conn, name, 'exec', q, execQueryExtensions(opts)), stdioOf(opts, !detach));
+    // detached: nothing relayed; a terminal only lends its size
+    const io = detach ? stdioOf({ stdin: false, tty: opts.tty }, false) : stdioOf(opts);
+    const session = await openChannelSession(conn, containerStreamPath(conn, name, 'exec', q, execQueryExtensions(opts)), io);
     return execExitCode(await session.ended);
   } finally {
     restore();

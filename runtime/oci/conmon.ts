@@ -211,8 +211,8 @@ export async function conmonExec(opts: ConmonExecOptions): Promise<ConmonExecSes
   }
 }
 
-/** What a background exec needs: `ConmonExecOptions` without a terminal, stdin or attach socket. */
-export type ConmonExecDetachedOptions = Omit<ConmonExecOptions, 'terminal' | 'stdin' | 'perlBinary'>;
+/** What a background exec needs: `ConmonExecOptions` without an attach socket (`terminal` and `stdin` optional). */
+export type ConmonExecDetachedOptions = Omit<ConmonExecOptions, 'terminal' | 'stdin' | 'perlBinary'> & { readonly terminal?: boolean; readonly stdin?: boolean };
 
 /**
  * Runs a process in a running container in the background, as Podman's `exec -d`:
@@ -223,7 +223,8 @@ export type ConmonExecDetachedOptions = Omit<ConmonExecOptions, 'terminal' | 'st
  * the caller lives). Rejects as `conmonExec`; then the conmon is killed.
  */
 export async function conmonExecDetached(opts: ConmonExecDetachedOptions): Promise<{ pid: number; exit: Promise<number> }> {
-  const child = spawnExecConmon(opts, execArgs(opts), { stdio: ['pipe'], env: { _OCI_SYNCPIPE: '3' }, detached: true });
+  const args = [...execArgs(opts), ...(opts.terminal ? ['-t'] : []), ...(opts.stdin ? ['-i'] : [])];
+  const child = spawnExecConmon(opts, args, { stdio: ['pipe'], env: { _OCI_SYNCPIPE: '3' }, detached: true });
   child.unref();
   const sync = new JsonLines(child.stdio[3] as Readable);
   try {

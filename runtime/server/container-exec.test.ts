@@ -158,16 +158,33 @@ if (missing) {
       }, { timeout: 5_000 });
     });
 
-    it('refuses a detached exec that cannot start (not found) or asks for a terminal or stdin', async () => {
+    it('refuses a detached exec that cannot start (not found), with or without a terminal', async () => {
       const rt = setup();
       const id = await run(rt);
-      const notFound = await rt.execDetached(id, { cmd: ['no-such-command'] }).catch((e: unknown) => e);
-      expect(isRuntimeError(notFound) && notFound.code).toBe('InvalidArgument');
-      expect((notFound as Error).message).toMatch(/executable file not found/);
-      for (const req of [{ tty: true }, { stdin: true }]) {
-        await expect(rt.execDetached(id, { cmd: ['true'], ...req })).rejects.toMatchObject({ code: 'InvalidArgument', message: 'a detached exec has no terminal and no stdin' });
+      for (const tty of [false, true]) {
+        const notFound = await rt.execDetached(id, { cmd: ['no-such-command'], tty }).catch((e: unknown) => e);
+        expect(isRuntimeError(notFound) && notFound.code).toBe('InvalidArgument');
+        expect((notFound as Error).message).toMatch(/executable file not found/);
       }
       expect(readdirSync(containerDir(rt, id)).filter((f) => f.startsWith('exec-'))).toEqual([]);
+    });
+
+    it('keeps a detached shell running with a terminal (-dt, -dit) or an open stdin (-di), as docker exec -d does; without either it reads EOF and ends', async () => {
+      const rt = setup();
+      const id = await run(rt);
+      const shells = async () => (await rt.execSync(id, ['sh', '-c', 'for p in /proc/[0-9]*; do [ "$(cat $p/comm)" = busybox-sh ] && readlink $p/fd/0; done; true'], 10)).stdout.toString();
+      // a copy of sh under another name, to find these shells among the container's processes
+      await rt.execSync(id, ['cp', '/bin/busybox', '/bin/busybox-sh'], 10);
+      await rt.execDetached(id, { cmd: ['busybox-sh', 'sh'] });
+      await rt.execDetached(id, { cmd: ['busybox-sh', 'sh'], tty: true, stdin: true, consoleSize: { width: 91, height: 33 } });
+      await rt.execDetached(id, { cmd: ['busybox-sh', 'sh'], tty: true });
+      await rt.execDetached(id, { cmd: ['busybox-sh', 'sh'], stdin: true });
+      await vi.waitFor(async () => {
+        const fds = (await shells()).trim().split('\n').sort();
+        expect(fds).toHaveLength(3); // the one with neither ended at once
+        expect(fds.filter((f) => /^\/dev\/pts\/\d+$/.test(f))).toHaveLength(2);
+        expect(fds.filter((f) => /^pipe:/.test(f))).toHaveLength(1);
+      }, { timeout: 5_000 });
     });
 
     it.each([{ tty: false }, { tty: true }])('refuses an unknown user or group with Docker\'s message (tty $tty)', async ({ tty }) => {

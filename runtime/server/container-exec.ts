@@ -176,22 +176,23 @@ async function execWithTty(ctx: ServerContext, task: Task, req: ExecRequest, opt
 /**
  * Starts a command in a running container in the background (`docker exec -d`): under
  * conmon, which reaps it and outlives berth; output discarded. Resolves once the process
- * runs; its session directory goes when it exits (or with the container). Rejects with
+ * runs; its session directory goes when it exits (or with the container). With `tty`
+ * the process gets a terminal (conmon holds its master) and with `stdin` a stdin kept
+ * open, so a shell started `-dit` waits instead of reading EOF. Rejects with
  * `InvalidArgument` when the command cannot run (runc's message: `executable file not
- * found`…), or with a terminal or stdin asked for, as `exec` otherwise.
+ * found`…), as `exec` otherwise.
  */
 export async function execDetached(ctx: ServerContext, id: ContainerId, req: ExecRequest, opts?: CallOptions): Promise<void> {
   const task = lookup(ctx, id);
   requireState(task.state, ['running'], 'exec into');
   if (req.cmd.length === 0) throw new RuntimeError('InvalidArgument', 'exec needs a command');
-  if (req.tty || req.stdin) throw new RuntimeError('InvalidArgument', 'a detached exec has no terminal and no stdin');
   const sessionId = randomBytes(16).toString('hex');
   const sessionDir = join(task.dir, `exec-${sessionId}`);
   const cleanup = (): Promise<unknown> => rm(sessionDir, { recursive: true, force: true });
   try {
-    const base = await prepareSession(ctx, task, req, false, sessionId, sessionDir);
+    const base = await prepareSession(ctx, task, req, req.tty ?? false, sessionId, sessionDir);
     opts?.signal?.throwIfAborted();
-    const { exit } = await conmonExecDetached(base);
+    const { exit } = await conmonExecDetached({ ...base, terminal: req.tty ?? false, stdin: req.stdin ?? false });
     void exit.then(
       (code) => ctx.log.debug({ id: task.id, cmd: req.cmd, exitCode: code }, 'detached exec ended'),
       (err: unknown) => ctx.log.debug({ err, id: task.id }, 'detached exec ended without an exit code'),

@@ -95,7 +95,7 @@ if (missing) {
       expect((await berth(['exec', '-t', 'h18-codes', 'no-such-command'])).code).toBe(127);
     }, 90_000);
 
-    it('exec -d starts the command in the background and returns at once (0, no output); it cannot be combined with -i/-t', async () => {
+    it('exec -d starts the command in the background and returns at once (0, no output); -dit keeps a shell waiting on its own terminal', async () => {
       await runDetached('h18-bg');
       const bg = await berth(['exec', '-d', '-e', 'WHO=bg', 'h18-bg', 'sh', '-c', 'echo $WHO > /tmp/bg; sleep 3; echo later > /tmp/later']);
       expect(bg).toMatchObject({ code: 0, stdout: '', stderr: '' });
@@ -106,9 +106,11 @@ if (missing) {
       const notFound = await berth(['exec', '-d', 'h18-bg', 'no-such-command']);
       expect(notFound.code).toBe(127);
       expect(notFound.stderr).toMatch(/executable file not found/);
-      const withTty = await berth(['exec', '-d', '-t', 'h18-bg', 'sh']);
-      expect(withTty.code).toBe(126);
-      expect(withTty.stderr).toContain('exec -d runs the command in the background: it takes neither -i nor -t');
+      // -dit: a shell with a terminal and an open stdin nobody writes to keeps running (without them it would read EOF and end)
+      await berth(['exec', 'h18-bg', 'cp', '/bin/busybox', '/bin/busybox-sh']);
+      for (const flags of [['-dit'], ['-d']]) expect(await berth(['exec', ...flags, 'h18-bg', 'busybox-sh', 'sh'])).toMatchObject({ code: 0, stdout: '', stderr: '' });
+      const stdinOf = ['sh', '-c', 'for p in /proc/[0-9]*; do [ "$(cat $p/comm)" = busybox-sh ] && readlink $p/fd/0; done; true'];
+      await vi.waitFor(async () => expect((await berth(['exec', 'h18-bg', ...stdinOf])).stdout).toMatch(/^\/dev\/pts\/\d+\n$/), { timeout: 5_000, interval: 200 });
     }, 90_000);
   });
 }
