@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FlagError, MAX_PORT_RANGE, toContainer, toContainerPorts, toEnv, toMemoryQuantity, toVolumeMount, type RunFlags } from './container-spec.ts';
+import { FlagError, MAX_PORT_RANGE, toContainer, toContainerPorts, toEnv, toMemoryQuantity, toMount, toMountFlag, toVolumeMount, type RunFlags } from './container-spec.ts';
 import { execOptions, toSince } from './containers.ts';
 import { cannotRunExitCode, execExitCode, execQueryExtensions } from './streams.ts';
 
@@ -81,6 +81,13 @@ describe('flag values', () => {
     expect(toMemoryQuantity('1048576')).toBe(1048576);
   });
   it('refuses relative mount paths', () => expect(() => toVolumeMount('data:rel')).toThrow(/must be absolute/));
+  it('reads nocopy (-v NAME:/p:nocopy, --mount volume-nocopy) for volumes only', () => {
+    expect(toVolumeMount('data:/d:ro,nocopy')).toEqual({ name: 'data', mountPath: '/d', readOnly: true, noCopy: true });
+    expect(toVolumeMount('data:/d')).toEqual({ name: 'data', mountPath: '/d' });
+    expect(toMount('type=volume,source=data,target=/d,volume-nocopy')).toEqual({ volume: { name: 'data', mountPath: '/d', noCopy: true } });
+    expect(() => toMountFlag('/host:/d:nocopy')).toThrow('-v /host:/d:nocopy: nocopy is for volumes, not host paths');
+    expect(() => toMountFlag('data:/d:z')).toThrow('mount option "z" is not supported (ro, rw or nocopy)');
+  });
   it('refuses an env entry without a name', () => expect(() => toEnv({ env: ['=x'] }, {})).toThrow(/invalid environment variable/));
   it('reads --since as a duration or a timestamp', () => {
     expect(toSince('1h30m', 0)).toEqual({ sinceSeconds: 5400 });

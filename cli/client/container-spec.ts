@@ -118,7 +118,7 @@ const isHostPath = (s: string) => s.startsWith('/') || s.startsWith('.') || s.st
 type BindMount = NonNullable<ContainerSpec['bindMounts']>[number];
 
 /**
- * `-v SOURCE:/path[:ro|rw]` → a `VolumeMount` when SOURCE is a volume name, a
+ * `-v SOURCE:/path[:ro|rw][,nocopy]` → a `VolumeMount` when SOURCE is a volume name, a
  * `BindMount` (`spec.bindMounts`) when it is a host path (absolute, or `./…`
  * resolved against `cwd` as the Docker CLI does). Anonymous volumes are rejected.
  */
@@ -129,11 +129,14 @@ export function toMountFlag(v: string, cwd = process.cwd()): { volume: VolumeMou
   if (rest.length > 0 || !source || !target) throw new FlagError(`-v ${JSON.stringify(v)}: expected VOLUME:/path[:ro] or /host/path:/path[:ro]`);
   if (!target.startsWith('/')) throw new FlagError(`-v ${v}: the mount path ${JSON.stringify(target)} must be absolute`);
   const modes = (mode ?? '').split(',').filter(Boolean);
-  for (const m of modes) if (m !== 'ro' && m !== 'rw') throw new FlagError(`-v ${v}: mount option ${JSON.stringify(m)} is not supported (ro or rw)`);
+  for (const m of modes) if (m !== 'ro' && m !== 'rw' && m !== 'nocopy') throw new FlagError(`-v ${v}: mount option ${JSON.stringify(m)} is not supported (ro, rw or nocopy)`);
   const readOnly = modes.includes('ro') ? { readOnly: true } : {};
   if (source.startsWith('~')) throw new FlagError(`-v ${v}: write the host path out in full (~ is not expanded)`);
-  if (isHostPath(source)) return { bind: { hostPath: resolve(cwd, source), mountPath: target, ...readOnly } };
-  return { volume: { name: source, mountPath: target, ...readOnly } };
+  if (isHostPath(source)) {
+    if (modes.includes('nocopy')) throw new FlagError(`-v ${v}: nocopy is for volumes, not host paths`);
+    return { bind: { hostPath: resolve(cwd, source), mountPath: target, ...readOnly } };
+  }
+  return { volume: { name: source, mountPath: target, ...readOnly, ...(modes.includes('nocopy') ? { noCopy: true } : {}) } };
 }
 
 /** `-v name:/path[:ro|rw]` → a `VolumeMount`; throws for host paths (see `toMountFlag`). */
@@ -143,7 +146,7 @@ export function toVolumeMount(v: string): VolumeMount {
   return m.volume;
 }
 
-/** `--mount type=volume|tmpfs,source=…,target=…[,readonly]` → a volume mount or a tmpfs. */
+/** `--mount type=volume|tmpfs,source=…,target=…[,readonly][,volume-nocopy]` → a volume mount or a tmpfs. */
 export function toMount(v: string, cwd = process.cwd()): { volume: VolumeMount } | { tmpfs: TmpfsMount } | { bind: BindMount } {
   const kv = new Map<string, string>();
   for (const field of v.split(',')) {
@@ -166,7 +169,8 @@ export function toMount(v: string, cwd = process.cwd()): { volume: VolumeMount }
   if (type !== 'volume') throw new FlagError(`--mount ${v}: type=${type} is not supported (volume, bind or tmpfs)`);
   const source = kv.get('source') ?? kv.get('src');
   if (!source) throw new FlagError(`--mount ${v}: source= is required (anonymous volumes are not supported)`);
-  return { volume: { name: source, mountPath: target, ...(readOnly ? { readOnly: true } : {}) } };
+  const noCopy = kv.has('volume-nocopy') && kv.get('volume-nocopy') !== 'false';
+  return { volume: { name: source, mountPath: target, ...(readOnly ? { readOnly: true } : {}), ...(noCopy ? { noCopy: true } : {}) } };
 }
 
 /** `-e` values and `--env-file` contents → `EnvVar`s, later ones winning as in Docker; `NAME` alone takes the client's value or is skipped. */

@@ -62,6 +62,11 @@ describe('compose → berth manifests', () => {
       },
     },
     {
+      name: 'volumes that are not filled from the image: nocopy in short and long syntax',
+      yaml: 'services:\n  web:\n    image: busybox\n    volumes: ["data:/data:nocopy", {type: volume, source: data, target: /d2, volume: {nocopy: true}}, {type: volume, source: data, target: /d3}]\nvolumes:\n  data: {}\n',
+      want: { volumeMounts: [{ name: 'app-data', mountPath: '/data', noCopy: true }, { name: 'app-data', mountPath: '/d2', noCopy: true }, { name: 'app-data', mountPath: '/d3' }] },
+    },
+    {
       name: 'networks with aliases, the service name always among them',
       yaml: 'services:\n  web:\n    image: busybox\n    networks:\n      front: {aliases: [www]}\n      back:\nnetworks:\n  front: {}\n  back: {external: true}\n',
       want: { networks: [{ name: 'app-front', aliases: ['web', 'www'] }, { name: 'back', aliases: ['web'] }] },

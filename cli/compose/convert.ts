@@ -120,7 +120,7 @@ function toContainerSpec(model: ComposeModel, service: string, s: ServiceModel):
   const bindMounts: NonNullable<ContainerSpec['bindMounts']> = [];
   const tmpfs: NonNullable<ContainerSpec['tmpfs']> = [];
   for (const m of s.volumes) {
-    if (m.type === 'volume') volumeMounts.push({ name: model.volumes[m.source]!.name, mountPath: m.target, ...(m.read_only ? { readOnly: true } : {}) });
+    if (m.type === 'volume') volumeMounts.push({ name: model.volumes[m.source]!.name, mountPath: m.target, ...(m.read_only ? { readOnly: true } : {}), ...(m.nocopy ? { noCopy: true } : {}) });
     else if (m.type === 'bind') bindMounts.push({ hostPath: m.source, mountPath: m.target, ...(m.read_only ? { readOnly: true } : {}) });
     else tmpfs.push({ mountPath: m.target, ...(m.size !== undefined ? { sizeBytes: m.size } : {}) });
   }

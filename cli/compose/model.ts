@@ -22,7 +22,7 @@ export interface PortModel {
 }
 
 export type MountModel =
-  | { readonly type: 'volume'; readonly source: string; readonly target: string; readonly read_only: boolean }
+  | { readonly type: 'volume'; readonly source: string; readonly target: string; readonly read_only: boolean; readonly nocopy?: boolean }
   | { readonly type: 'bind'; readonly source: string; readonly target: string; readonly read_only: boolean }
   | { readonly type: 'tmpfs'; readonly target: string; readonly size?: number };
 
@@ -272,7 +272,8 @@ function toMounts(v: unknown, tmpfs: unknown, where: string, dir: string, volume
       if (m.type === 'volume') {
         if (!m.source) throw unsupported(keyPath(at, 'source'), 'anonymous volumes are not supported by berth; name one');
         named(String(m.source), keyPath(at, 'source'));
-        out.push({ type: 'volume', source: String(m.source), target, read_only: ro });
+        const nocopy = isObj(m.volume) && m.volume.nocopy === true;
+        out.push({ type: 'volume', source: String(m.source), target, read_only: ro, ...(nocopy ? { nocopy } : {}) });
       } else if (m.type === 'bind') {
         const src = String(m.source ?? '');
         if (!src) throw new ComposeError(`${keyPath(at, 'source')}: required for a bind mount`);
@@ -293,7 +294,7 @@ function toMounts(v: unknown, tmpfs: unknown, where: string, dir: string, volume
       if ('bind' in x) out.push({ type: 'bind', source: x.bind.hostPath, target: x.bind.mountPath, read_only: x.bind.readOnly ?? false });
       else {
         named(x.volume.name, at);
-        out.push({ type: 'volume', source: x.volume.name, target: x.volume.mountPath, read_only: x.volume.readOnly ?? false });
+        out.push({ type: 'volume', source: x.volume.name, target: x.volume.mountPath, read_only: x.volume.readOnly ?? false, ...(x.volume.noCopy ? { nocopy: true } : {}) });
       }
     } catch (err) {
       throw flagMessage(err, at);

@@ -93,7 +93,8 @@ export async function resolveVolumeMounts(deps: VolumeMountDeps, c: Container, s
       if (err instanceof SubPathError) return { kind: 'invalid', field: `spec.volumeMounts[${i}].subPath`, message: err.message };
       throw err;
     }
-    mounts.push({ containerPath: m.mountPath, hostPath, type: 'bind', ...(m.readOnly ? { readonly: true } : {}) });
+    // Docker fills an empty named volume from the image (not with nocopy; berth: not through a subPath either)
+    mounts.push({ containerPath: m.mountPath, hostPath, type: 'bind', ...(m.readOnly ? { readonly: true } : {}), ...(!m.noCopy && !m.subPath ? { copyUp: true } : {}) });
   }
   return { kind: 'ready', mounts };
 }

@@ -82,10 +82,15 @@ describe('VolumeReconciler', () => {
     expect(pending.status?.phase).toBe('Pending');
     expect(pending.status?.nodeName).toBeUndefined();
 
-    await client.create(container('web', { volumeMounts: [{ name: 'data', mountPath: '/data' }] }));
+    await client.create(container('web', { volumeMounts: [{ name: 'data', mountPath: '/data' }, { name: 'data', mountPath: '/sub', subPath: 'x' }, { name: 'data', mountPath: '/nc', noCopy: true }] }));
     await waitFor(() => getVolume(client, 'data'), (x) => expect(x.status).toMatchObject({ phase: 'InUse', nodeName: 'n1', usedBy: ['web'] }));
     await waitFor(() => getContainer(client, 'web'), (c) => expect(c.status?.phase).toBe('Running'));
-    expect(mountsOf(runtime, 'web')).toEqual([{ containerPath: '/data', hostPath: expect.stringMatching(/default\/data\/_data$/), type: 'bind' }]);
+    // filled from the image when empty (copyUp), as Docker does; not through a subPath, not with noCopy
+    expect(mountsOf(runtime, 'web')).toEqual([
+      { containerPath: '/data', hostPath: expect.stringMatching(/default\/data\/_data$/), type: 'bind', copyUp: true },
+      { containerPath: '/sub', hostPath: expect.stringMatching(/default\/data\/_data\/x$/), type: 'bind' },
+      { containerPath: '/nc', hostPath: expect.stringMatching(/default\/data\/_data$/), type: 'bind' },
+    ]);
   });
 
   it('creates an undeclared Volume on first use, and the container waits (VolumesReady=False) until it is Available', async () => {
@@ -95,7 +100,7 @@ describe('VolumeReconciler', () => {
     expect(v.metadata.labels?.[LABEL_AUTO_CREATED]).toBe('true');
     const c = await waitFor(() => getContainer(client, 'web'), (x) => expect(x.status?.phase).toBe('Running'));
     expect(findCondition(c.status?.conditions, CONDITION_VOLUMES_READY)).toMatchObject({ status: 'True', reason: 'Mounted' });
-    expect(mountsOf(runtime, 'web')).toEqual([{ containerPath: '/cache', hostPath: volumeDataDir(volumesRoot, 'default', 'cache'), type: 'bind', readonly: true }]);
+    expect(mountsOf(runtime, 'web')).toEqual([{ containerPath: '/cache', hostPath: volumeDataDir(volumesRoot, 'default', 'cache'), type: 'bind', readonly: true, copyUp: true }]);
     await vi.waitFor(async () => {
       const events = (await client.list(Event, { namespace: 'default' })).items;
       expect(events.some((e) => e.involvedObject.name === 'web' && e.reason === 'VolumeCreated')).toBe(true);

@@ -39,6 +39,12 @@ export interface Mount {
   readonly sizeBytes?: number;
   /** For tmpfs: the file mode of its root, e.g. `0o1777` (the default). */
   readonly mode?: number;
+  /**
+   * For bind: when the host directory is empty at create, fill it with what the image
+   * has at `containerPath` (with the directory's owner and mode), as Docker fills a
+   * named volume on first use. A path the image lacks leaves it empty.
+   */
+  readonly copyUp?: boolean;
 }
 
 export interface Resources {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmod, chown, lstat, mkdir, rm } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { RuntimeError } from '../cri/errors.ts';
 import type { Mount } from '../cri/types.ts';
@@ -7,7 +7,7 @@ import { mountOverlay, unmountOverlay } from '../oci/overlay.ts';
 
 /** Directory of a container's anonymous volumes, inside its container directory (removed with it). */
 export const ANONYMOUS_VOLUMES_DIR = 'volumes';
-/** Scratch overlay used while seeding anonymous volumes; unmounted and removed before create returns. */
+/** Scratch overlay used while seeding anonymous volumes and filling empty named ones; unmounted and removed before create returns. */
 const SEED_DIR = 'volume-seed';
 
 /**
@@ -31,12 +31,10 @@ export function anonymousVolumePaths(imageVolumes: readonly string[] | undefined
 
 /**
  * Makes one directory per path under `<containerDir>/volumes/<n>` holding what the
- * image has at that path (layers `layerDirs`, bottom first, read through a scratch
- * overlay so whiteouts and opaque directories count), with its owner and mode, as
- * Docker seeds an anonymous volume. A path the image lacks (or reaches through a
- * symlink, which could point out of the image) gives an empty directory, mode 0755.
- * Resolves with the bind mounts to add. Everything lives in the container directory:
- * removing it removes the volumes. Leaves no mount behind, also on failure.
+ * image has at that path (see `seedFromImage`), with its owner and mode, as Docker
+ * seeds an anonymous volume. A path the image lacks gives an empty directory, mode
+ * 0755. Resolves with the bind mounts to add. Everything lives in the container
+ * directory: removing it removes the volumes.
  */
 export async function prepareAnonymousVolumes(containerDir: string, paths: readonly string[], layerDirs: readonly string[]): Promise<Mount[]> {
   if (paths.length === 0) return [];
@@ -44,24 +42,50 @@ export async function prepareAnonymousVolumes(containerDir: string, paths: reado
   await mkdir(root, { recursive: true, mode: 0o755 });
   const targets = paths.map((p, i) => ({ path: p, hostPath: join(root, String(i)) }));
   for (const t of targets) await mkdir(t.hostPath, { mode: 0o755 });
-
-  const inImage = await Promise.all(paths.map((p) => anyLayerHas(layerDirs, p)));
-  if (inImage.some(Boolean)) {
-    const seed = join(containerDir, SEED_DIR);
-    await Promise.all(['upper', 'work', 'merged'].map((d) => mkdir(join(seed, d), { recursive: true })));
-    try {
-      await mountOverlay(seed, layerDirs);
-      try {
-        const merged = join(seed, 'merged');
-        for (const [i, t] of targets.entries()) if (inImage[i]) await seedFrom(merged, t.path, t.hostPath);
-      } finally {
-        await unmountOverlay(seed);
-      }
-    } finally {
-      await rm(seed, { recursive: true, force: true });
-    }
-  }
+  await seedFromImage(containerDir, targets, layerDirs);
   return targets.map((t) => ({ containerPath: t.path, hostPath: t.hostPath, type: 'bind' as const }));
+}
+
+/**
+ * Fills the host directory of each `copyUp` bind mount that is empty now with what the
+ * image has at its container path, as Docker fills a named volume on first use; a
+ * directory with anything in it is left alone. Resolves with the container paths filled.
+ */
+export async function copyUpMounts(containerDir: string, mounts: readonly Mount[], layerDirs: readonly string[]): Promise<string[]> {
+  const targets: { path: string; hostPath: string }[] = [];
+  for (const m of mounts) {
+    if (!m.copyUp || m.type === 'tmpfs' || !m.hostPath) continue;
+    const entries = await readdir(m.hostPath).catch(() => undefined);
+    if (entries?.length === 0) targets.push({ path: normalize(m.containerPath), hostPath: m.hostPath });
+  }
+  return seedFromImage(containerDir, targets, layerDirs);
+}
+
+/**
+ * Copies into each `hostPath` what the image (layers `layerDirs`, bottom first, read
+ * through a scratch overlay so whiteouts and opaque directories count) has at `path`,
+ * giving it that directory's owner and mode. A path the image lacks, that is not a
+ * directory or that is reached through a symlink (which could point out of the image)
+ * copies nothing. Leaves no mount behind, also on failure. Resolves with the paths copied.
+ */
+async function seedFromImage(containerDir: string, targets: readonly { path: string; hostPath: string }[], layerDirs: readonly string[]): Promise<string[]> {
+  const inImage = await Promise.all(targets.map((t) => anyLayerHas(layerDirs, t.path)));
+  if (!inImage.some(Boolean)) return [];
+  const seed = join(containerDir, SEED_DIR);
+  const copied: string[] = [];
+  await Promise.all(['upper', 'work', 'merged'].map((d) => mkdir(join(seed, d), { recursive: true })));
+  try {
+    await mountOverlay(seed, layerDirs);
+    try {
+      const merged = join(seed, 'merged');
+      for (const [i, t] of targets.entries()) if (inImage[i] && (await seedFrom(merged, t.path, t.hostPath))) copied.push(t.path);
+    } finally {
+      await unmountOverlay(seed);
+    }
+  } finally {
+    await rm(seed, { recursive: true, force: true });
+  }
+  return copied;
 }
 
 /** Unmounts a seeding overlay a crash left mounted in `containerDir` (idempotent), so removing the directory never reaches through it. */
@@ -88,26 +112,27 @@ async function anyLayerHas(layerDirs: readonly string[], path: string): Promise<
   return false;
 }
 
-/** Copies the directory at `path` of the merged image into `target`, unless a component of it is a symlink or it is not a directory. */
-async function seedFrom(merged: string, path: string, target: string): Promise<void> {
+/** Copies the directory at `path` of the merged image into `target`, unless a component of it is a symlink or it is not a directory; resolves with whether it did. */
+async function seedFrom(merged: string, path: string, target: string): Promise<boolean> {
   let at = merged;
   for (const part of path.split('/').filter(Boolean)) {
     at = join(at, part);
     const st = await lstat(at).catch(() => undefined);
-    if (!st || st.isSymbolicLink()) return;
+    if (!st || st.isSymbolicLink()) return false;
   }
   const st = await lstat(at);
-  if (!st.isDirectory()) return;
+  if (!st.isDirectory()) return false;
   await copyTree(`${at}/.`, target);
   await chown(target, st.uid, st.gid);
   await chmod(target, st.mode & 0o7777);
+  return true;
 }
 
 /** `cp -a` (owners, modes, times, links, special files kept; symlinks not followed). */
 function copyTree(from: string, to: string): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile('cp', ['-a', '--', from, to], (err, _stdout, stderr) => {
-      if (err) reject(new RuntimeError('Internal', `seeding anonymous volume: cp -a failed: ${String(stderr).trim() || err.message}`, { cause: err }));
+      if (err) reject(new RuntimeError('Internal', `filling a volume from the image: cp -a failed: ${String(stderr).trim() || err.message}`, { cause: err }));
       else resolve();
     });
   });

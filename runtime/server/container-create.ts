@@ -12,7 +12,7 @@ import { buildSpec, cgroupsPathFor } from '../oci/spec.ts';
 import { writeRecord, type ContainerRecord } from '../task/record.ts';
 import { Task } from '../task/task.ts';
 import { emit, toRuntimeError, type ServerContext } from './context.ts';
-import { anonymousVolumePaths, prepareAnonymousVolumes, sortMounts } from './anonymous-volumes.ts';
+import { anonymousVolumePaths, copyUpMounts, prepareAnonymousVolumes, sortMounts } from './anonymous-volumes.ts';
 
 /** Log file name inside the container directory. */
 export const LOG_FILE = 'ctr.log';
@@ -85,6 +85,9 @@ async function create(ctx: ServerContext, config: ContainerConfig, opts?: CallOp
     const etcFiles = await writeEtcFiles(dir, config, hostname);
     // The image's VOLUMEs become anonymous volumes inside `dir`: removed with the container.
     const anonymous = await prepareAnonymousVolumes(dir, anonymousVolumePaths(imageConfig.volumes, config.mounts), runnable.layerDirs);
+    // and empty named volumes get what the image has at their path (Docker's copy-up)
+    const filled = await copyUpMounts(dir, config.mounts ?? [], runnable.layerDirs);
+    if (filled.length) ctx.log.debug({ id, paths: filled }, 'filled empty volumes from the image');
     const mounts = sortMounts([...anonymous, ...(config.mounts ?? [])]);
     const spec = buildSpec({ ...config, ...(mounts.length ? { mounts } : {}) }, imageConfig, {
       id,

@@ -154,6 +154,28 @@ if (missing) {
       await expect(stat(dir)).rejects.toThrow();
     }, 60_000);
 
+    it('fills an empty volume with what the image has at its path (Docker copy-up), but not one with data in it, nor with noCopy', async () => {
+      log('an empty volume at /etc gets the image\'s /etc: files, owner and mode');
+      await create(CTRS, container('fill', { volumeMounts: [{ name: 'etcv', mountPath: '/etc' }] }));
+      const fill = await running('fill');
+      expect(await sh(fill, 'grep -c "^root:" /etc/passwd; stat -c "%a %u" /etc')).toMatchObject({ code: 0, out: '1\n755 0' });
+      const mountpoint: string = (await get(`${VOLS}/etcv`)).status.mountpoint;
+      expect((await readFile(join(mountpoint, 'group'), 'utf8'))).toMatch(/^root:/m);
+      await sh(fill, 'rm /etc/passwd && echo mine > /etc/marker');
+      await cp.request('DELETE', `${CTRS}/fill`);
+      await gone(`${CTRS}/fill`);
+
+      log('mounted again: not empty, so nothing is copied over what is there');
+      await create(CTRS, container('again', { volumeMounts: [{ name: 'etcv', mountPath: '/etc' }] }));
+      expect(await sh(await running('again'), 'cat /etc/marker; test -e /etc/passwd || echo no-passwd')).toMatchObject({ out: 'mine\nno-passwd' });
+
+      log('noCopy: the empty volume stays without the image\'s files');
+      await create(CTRS, container('nocopy', { volumeMounts: [{ name: 'ncv', mountPath: '/etc', noCopy: true }] }));
+      const nocopy = await running('nocopy');
+      expect(await sh(nocopy, 'test -e /etc/passwd || echo no-passwd')).toMatchObject({ out: 'no-passwd' });
+      await expect(stat(join((await get(`${VOLS}/ncv`)).status.mountpoint, 'passwd'))).rejects.toThrow();
+    }, 90_000);
+
     it('mounts a tmpfs with its size limit and mode', async () => {
       await create(CTRS, container('tmp', { tmpfs: [{ mountPath: '/scratch', sizeBytes: 1_048_576, mode: 0o700 }] }));
       const id = await running('tmp');

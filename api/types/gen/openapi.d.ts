@@ -259,6 +259,11 @@ export interface components {
             readOnly?: boolean;
             /** @description A path within the volume to mount instead of its root. */
             subPath?: string;
+            /**
+             * @description Do not fill the volume from the image. By default, as Docker does, a volume that is empty when the container is created gets what the image has at mountPath (files, owners, modes); a volume with anything in it, or mounted with subPath, is left as it is. Like docker run -v NAME:/path:nocopy.
+             * @default false
+             */
+            noCopy?: boolean;
         };
         /** @description TmpfsMount mounts a fresh tmpfs into the container, like `docker run --tmpfs`. */
         TmpfsMount: {
