@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -27,6 +27,7 @@ describe('acquireLock', () => {
     const path = join(tempDir(), 'sub', 'berth.pid');
     const lock = await acquireLock(path, 'data dir /a', describeHolder);
     expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual({ pid: process.pid, startTime: processStartTime(process.pid), owner: 'data dir /a' });
+    expect(readdirSync(join(path, '..'))).toEqual(['berth.pid']); // written aside and linked into place: nothing else left
     // another process's view: the same record, held by a live process (this one, another "start")
     writeFileSync(path, JSON.stringify({ pid: process.ppid, startTime: processStartTime(process.ppid), owner: 'data dir /b' }));
     const err = await acquireLock(path, 'data dir /a', describeHolder).catch((e: unknown) => e);

@@ -8,7 +8,7 @@
  * another process: the start time is recorded too) is taken over.
  */
 import { readFileSync } from 'node:fs';
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 
 /** Where host-wide locks live: cleared at boot, like the bridges and tables they guard. */
@@ -72,25 +72,21 @@ export async function acquireLock(path: string, owner: string, describe: (holder
   await mkdir(dirname(path), { recursive: true, mode: 0o755 });
   const mine: LockRecord = { pid: process.pid, startTime: processStartTime(process.pid) ?? '', owner };
   const text = `${JSON.stringify(mine)}\n`;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const fh = await open(path, 'wx', 0o644);
+  // written whole to a file of our own, then linked into place: the lock never exists half-written
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, text, { mode: 0o644 });
+  try {
+    for (let attempt = 0; ; attempt++) {
       try {
-        await fh.writeFile(text);
-      } finally {
-        await fh.close();
+        await link(tmp, path);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 3) throw err;
       }
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 3) throw err;
+      await takeOverIfStale(path, describe);
     }
-    const held = parseRecord(await readFile(path, 'utf8').catch(() => ''));
-    if (held && processStartTime(held.pid) === held.startTime)
-      throw new LockedError(path, { pid: held.pid, owner: held.owner }, describe({ pid: held.pid, owner: held.owner }));
-    // stale (or half-written by a process that died): remove it and take it again exclusively. Two
-    // processes starting in the same instant over a stale file could both get here; that is the
-    // one race a pid file (unlike flock, which Node lacks) leaves open.
-    await rm(path, { force: true });
+  } finally {
+    await rm(tmp, { force: true });
   }
   let released = false;
   return {
@@ -102,6 +98,17 @@ export async function acquireLock(path: string, owner: string, describe: (holder
       if (held?.pid === process.pid && held.startTime === mine.startTime) await rm(path, { force: true });
     },
   };
+}
+
+/** Throws `LockedError` when a live process holds `path`; otherwise removes the stale file. */
+async function takeOverIfStale(path: string, describe: (holder: { pid: number; owner: string }) => string): Promise<void> {
+  const held = parseRecord(await readFile(path, 'utf8').catch(() => ''));
+  if (held && processStartTime(held.pid) === held.startTime)
+    throw new LockedError(path, { pid: held.pid, owner: held.owner }, describe({ pid: held.pid, owner: held.owner }));
+  // stale (its process is gone, or the file is unreadable): remove it and link ours again. Two
+  // processes starting in the same instant over a stale file could both get here; that is the
+  // one race a pid file (unlike flock, which Node lacks) leaves open.
+  await rm(path, { force: true });
 }
 
 /** Takes all of `paths` or none: on a refusal the ones taken are released. */
