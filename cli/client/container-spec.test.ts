@@ -29,6 +29,11 @@ describe('toContainer', () => {
     expect(toContainer({ interactive: true }, { ...base, consoleSize }).spec).not.toHaveProperty('consoleSize');
   });
 
+  it('takes --restart on-failure:N as OnFailure with at most N restarts', () => {
+    expect(toContainer({ restart: 'on-failure:3' }, base).spec).toMatchObject({ restartPolicy: 'OnFailure', restartMaxRetries: 3 });
+    expect(toContainer({ restart: 'on-failure' }, base).spec).not.toHaveProperty('restartMaxRetries');
+  });
+
   it('names the container after the image when --name is absent, and keeps labels', () => {
     const c = toContainer({ label: ['app=web'] }, { ...base, image: '127.0.0.1:5000/team/App:1' });
     expect(c.metadata).toEqual({ name: 'app-abcde', namespace: 'default', labels: { app: 'web' } });
@@ -37,7 +42,7 @@ describe('toContainer', () => {
   it.each([
     { name: 'anonymous volumes', flags: { volume: ['/data'] }, msg: /anonymous volumes/ },
     { name: '--rm with a restart policy', flags: { rm: true, restart: 'always' }, msg: /Conflicting options: --restart and --rm/ },
-    { name: 'a restart count', flags: { restart: 'on-failure:3' }, msg: /maximum retry count/ },
+    { name: 'a restart word Docker does not have', flags: { restart: 'on-failure:x' }, msg: /must be no, always, on-failure\[:max-retries\] or unless-stopped/ },
     { name: 'a bad memory value', flags: { memory: 'lots' }, msg: /--memory/ },
     { name: '--network container:x', flags: { network: 'container:web' }, msg: /not supported/ },
     { name: '~ in a host path', flags: { volume: ['~/x:/x'] }, msg: /~ is not expanded/ },

@@ -56,13 +56,22 @@ export interface ToContainerOptions {
   readonly consoleSize?: { readonly width: number; readonly height: number };
 }
 
-/** Docker's `--restart` words → `spec.restartPolicy` (`unless-stopped` is `Always`: berth never restarts a Stopped container). */
-export function toRestartPolicy(v: string | undefined): ContainerSpec['restartPolicy'] {
-  if (v === undefined || v === 'no') return 'Never';
-  if (v === 'always' || v === 'unless-stopped') return 'Always';
-  if (v === 'on-failure') return 'OnFailure';
-  if (/^on-failure:\d+$/.test(v)) throw new FlagError(`--restart ${v}: a maximum retry count is not supported (berth backs off without limit); use on-failure`);
-  throw new FlagError(`--restart ${JSON.stringify(v)}: must be no, always, on-failure or unless-stopped`);
+/**
+ * Docker's `--restart` words → `spec.restartPolicy` and, for `on-failure:N`,
+ * `spec.restartMaxRetries` (`unless-stopped` is `Always`: berth never restarts a
+ * Stopped container).
+ */
+export function toRestart(v: string | undefined): Pick<ContainerSpec, 'restartPolicy' | 'restartMaxRetries'> {
+  if (v === undefined || v === 'no') return { restartPolicy: 'Never' };
+  if (v === 'always' || v === 'unless-stopped') return { restartPolicy: 'Always' };
+  if (v === 'on-failure') return { restartPolicy: 'OnFailure' };
+  const m = /^on-failure:(\d+)$/.exec(v);
+  if (m) {
+    const n = Number(m[1]);
+    if (n > 2 ** 31 - 1) throw new FlagError(`--restart ${v}: the retry count is too large`);
+    return { restartPolicy: 'OnFailure', restartMaxRetries: n };
+  }
+  throw new FlagError(`--restart ${JSON.stringify(v)}: must be no, always, on-failure[:max-retries] or unless-stopped`);
 }
 
 /** Docker's `--memory` (`64m`, `1g`, `512k`, `1048576`, `100b`) → a Kubernetes quantity (`64Mi`, `1Gi`, `512Ki`, bytes). */
@@ -217,13 +226,13 @@ const randomSuffix = () => Math.floor(Math.random() * 0x100000).toString(16).pad
 
 /**
  * The Container that `docker run`/`create` with these flags describes. Throws
- * `FlagError` for values berth cannot express (host bind mounts, restart counts,
- * `--rm` with a restart policy, …).
+ * `FlagError` for values berth cannot express (anonymous volumes, `--rm` with a restart
+ * policy, …).
  */
 export function toContainer(flags: RunFlags, opts: ToContainerOptions): Container {
-  const restartPolicy = toRestartPolicy(flags.restart);
-  if (flags.rm && restartPolicy !== 'Never') throw new FlagError('Conflicting options: --restart and --rm');
-  const spec: ContainerSpec = { image: opts.image, state: opts.state, restartPolicy };
+  const restart = toRestart(flags.restart);
+  if (flags.rm && restart.restartPolicy !== 'Never') throw new FlagError('Conflicting options: --restart and --rm');
+  const spec: ContainerSpec = { image: opts.image, state: opts.state, ...restart };
   if (flags.entrypoint !== undefined) {
     spec.command = flags.entrypoint === '' ? [] : [flags.entrypoint];
     spec.args = [...opts.args];

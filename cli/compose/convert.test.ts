@@ -62,6 +62,11 @@ describe('compose → berth manifests', () => {
       },
     },
     {
+      name: 'restart on-failure with a retry count',
+      yaml: 'services:\n  web:\n    image: busybox\n    restart: on-failure:3\n',
+      want: { restartPolicy: 'OnFailure', restartMaxRetries: 3 },
+    },
+    {
       name: 'volumes that are not filled from the image: nocopy in short and long syntax',
       yaml: 'services:\n  web:\n    image: busybox\n    volumes: ["data:/data:nocopy", {type: volume, source: data, target: /d2, volume: {nocopy: true}}, {type: volume, source: data, target: /d3}]\nvolumes:\n  data: {}\n',
       want: { volumeMounts: [{ name: 'app-data', mountPath: '/data', noCopy: true }, { name: 'app-data', mountPath: '/d2', noCopy: true }, { name: 'app-data', mountPath: '/d3' }] },
@@ -131,7 +136,7 @@ describe('what berth cannot do, and invalid files', () => {
     { name: 'secrets', yaml: 'services:\n  web:\n    image: busybox\nsecrets:\n  s: {file: ./x}\n', want: 'secrets: not supported by berth' },
     { name: 'an anonymous volume', yaml: 'services:\n  web:\n    image: busybox\n    volumes: [/data]\n', want: 'services.web.volumes[0]: /data: anonymous volumes are not supported; name one: NAME:/data' },
     { name: 'a host range for one port', yaml: 'services:\n  web:\n    image: busybox\n    ports: ["8000-8001:80"]\n', want: 'services.web.ports[0]: 8000-8001:80: a host port range for one container port is not supported' },
-    { name: 'a restart count', yaml: 'services:\n  web:\n    image: busybox\n    restart: on-failure:3\n', want: 'services.web.restart: on-failure:3: a maximum retry count is not supported' },
+    { name: 'a bad restart word', yaml: 'services:\n  web:\n    image: busybox\n    restart: sometimes\n', want: 'services.web.restart: "sometimes": must be no, always, on-failure[:max-retries] or unless-stopped' },
     { name: 'a sub-second duration', yaml: 'services:\n  web:\n    image: busybox\n    healthcheck: {test: [CMD, "true"], interval: 500ms}\n', want: 'services.web.healthcheck.interval: 500ms: berth counts whole seconds' },
     { name: 'network_mode service:x', yaml: 'services:\n  web:\n    image: busybox\n    network_mode: "service:db"\n', want: 'services.web.network_mode: service:db: not supported by berth' },
     { name: 'an undeclared volume', yaml: 'services:\n  web:\n    image: busybox\n    volumes: [data:/d]\n', want: 'services.web.volumes[0]: refers to undefined volume data' },

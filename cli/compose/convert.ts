@@ -15,7 +15,7 @@
 import type { Container, ContainerSpec, Image, Network, Volume } from '../../api/types/index.ts';
 import { familiarString, normalizeReference, parseReference } from '../../runtime/images/reference.ts';
 import { packContext, type PackedContext } from '../client/build-context.ts';
-import { toRestartPolicy } from '../client/container-spec.ts';
+import { toRestart } from '../client/container-spec.ts';
 import { ComposeError } from './interpolate.ts';
 import { dependencyOrder, scopedName, type ComposeModel, type ServiceModel } from './model.ts';
 
@@ -91,7 +91,7 @@ export function serviceImage(project: string, service: string, s: Pick<ServiceMo
 }
 
 function toContainerSpec(model: ComposeModel, service: string, s: ServiceModel): ContainerSpec {
-  const spec: ContainerSpec = { image: serviceImage(model.name, service, s), state: 'Running', restartPolicy: toRestartPolicy(s.restart) };
+  const spec: ContainerSpec = { image: serviceImage(model.name, service, s), state: 'Running', ...toRestart(s.restart) };
   if (s.build) spec.imagePullPolicy = 'Never';
   else if (s.pull_policy) spec.imagePullPolicy = ({ always: 'Always', missing: 'IfNotPresent', never: 'Never' } as const)[s.pull_policy];
   if (s.entrypoint) {

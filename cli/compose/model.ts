@@ -8,7 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { FlagError, toContainerPorts, toMountFlag, toRestartPolicy } from '../client/container-spec.ts';
+import { FlagError, toContainerPorts, toMountFlag, toRestart } from '../client/container-spec.ts';
 import { ComposeError, keyPath, parseDotenv, type Environment } from './interpolate.ts';
 import type { LoadedCompose } from './load.ts';
 
@@ -63,7 +63,8 @@ export interface ServiceModel {
   readonly networks: Readonly<Record<string, { readonly aliases: readonly string[]; readonly ipv4_address?: string }>>;
   readonly network_mode?: 'host' | 'none';
   readonly depends_on: Readonly<Record<string, { readonly condition: DependsCondition }>>;
-  readonly restart: 'no' | 'always' | 'on-failure' | 'unless-stopped';
+  /** Docker's words, checked: `no`, `always`, `on-failure[:N]`, `unless-stopped`. */
+  readonly restart: string;
   readonly healthcheck?: HealthcheckModel;
   readonly replicas: number;
   readonly resources?: ResourcesModel;
@@ -447,7 +448,7 @@ async function toService(name: string, s: Obj, file: LoadedCompose, doc: { netwo
   let restart: ServiceModel['restart'] = 'no';
   if (s.restart !== undefined) {
     try {
-      toRestartPolicy(String(s.restart));
+      toRestart(String(s.restart));
     } catch (err) {
       throw flagMessage(err, keyPath(where, 'restart'));
     }

@@ -32,7 +32,7 @@ export const RUNTIME_FINALIZER = 'berth.dev/runtime';
  * they apply (on exit, on stop, before a create), the binding itself, or the terminal's
  * size at the start (`consoleSize`; a running terminal follows resizes instead).
  */
-export const SPEC_FIELDS_NOT_HASHED: readonly string[] = ['state', 'restartPolicy', 'autoRemove', 'stopGracePeriodSeconds', 'imagePullPolicy', 'imagePullSecrets', 'nodeName', 'consoleSize'];
+export const SPEC_FIELDS_NOT_HASHED: readonly string[] = ['state', 'restartPolicy', 'restartMaxRetries', 'autoRemove', 'stopGracePeriodSeconds', 'imagePullPolicy', 'imagePullSecrets', 'nodeName', 'consoleSize'];
 
 /** The labels that find every runtime container of the Container `namespace/name`. */
 export const ownerLabels = (namespace: string, name: string): Record<string, string> => ({ [LABEL_NAMESPACE]: namespace, [LABEL_NAME]: name });

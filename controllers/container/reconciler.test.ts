@@ -213,6 +213,17 @@ describe('ContainerReconciler', () => {
     expect(second.status?.exitCode).toBeUndefined();
   });
 
+  it('stops restarting OnFailure after restartMaxRetries restarts (on-failure:N) and leaves it Exited with its exit code', async () => {
+    const cp = await controlPlane();
+    const { client, runtime } = await startAgent(cp, { backoff: { initialMs: 10, maxMs: 20 } });
+    await client.create(container('limited', { restartPolicy: 'OnFailure', restartMaxRetries: 2, command: ['sh', '-c', 'exit 5'] }));
+    const done = await waitForPhase(client, 'limited', 'Exited', (c) => expect(c.status).toMatchObject({ reason: 'Error', restartCount: 2, exitCode: 5 }));
+    expect(findCondition(done.status?.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'Error' });
+    await new Promise((r) => setTimeout(r, 300)); // well past the back-off: still no third restart
+    expect((await get(client, 'limited')).status?.restartCount).toBe(2);
+    expect(runtime.calls.filter((m) => m === 'createContainer')).toHaveLength(3);
+  });
+
   it('restarts with Always, backing off between quick exits and counting restarts', async () => {
     const cp = await controlPlane();
     const { client, runtime } = await startAgent(cp, { backoff: { initialMs: 400, maxMs: 5_000 } });

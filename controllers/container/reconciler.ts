@@ -259,7 +259,7 @@ export class ContainerReconciler implements Reconciler {
       if (edited) {
         await runtime.removeContainer(current.id, call);
         current = undefined;
-      } else if (shouldRestart(spec.restartPolicy, current.exitCode)) {
+      } else if (shouldRestart(spec, current.exitCode, out.restartCount)) {
         const ranMs = current.startedAtMs !== undefined && current.finishedAtMs !== undefined ? current.finishedAtMs - current.startedAtMs : undefined;
         const step = effectiveBackoffStep(labelInt(current, LABEL_BACKOFF_STEP), ranMs, backoff);
         const delayMs = restartDelayMs(step, backoff);
@@ -277,7 +277,7 @@ export class ContainerReconciler implements Reconciler {
       }
     } else if (!current && !keep && obj.status?.containerID && obj.status.observedGeneration === generation && obj.status.phase !== 'Pending') {
       // It was there for this generation and is gone: removed behind our back. Unknown exit: a failure.
-      if (desired === 'Running' && !shouldRestart(spec.restartPolicy, undefined)) {
+      if (desired === 'Running' && !shouldRestart(spec, undefined, out.restartCount)) {
         out.vanished = true;
         return out;
       }
@@ -637,7 +637,7 @@ export class ContainerReconciler implements Reconciler {
 function exitedForGood(spec: Container['spec'], status: ApiContainerStatus, outcome: Outcome): boolean {
   if (status.phase !== 'Exited' || outcome.backoffMs !== undefined) return false;
   if ((spec.state ?? 'Running') !== 'Running') return true;
-  return status.reason !== 'BackOff' && !shouldRestart(spec.restartPolicy, status.exitCode ?? undefined);
+  return status.reason !== 'BackOff' && !shouldRestart(spec, status.exitCode ?? undefined, status.restartCount ?? 0);
 }
 
 function labelInt(c: RuntimeContainer, key: string): number {

@@ -11,7 +11,13 @@ describe('shouldRestart', () => {
     { name: 'Never after failure', policy: 'Never', code: 1, want: false },
     { name: 'the default (Always) after success', policy: undefined, code: 0, want: true },
   ] as const;
-  it.each(cases)('decides $name', ({ policy, code, want }) => expect(shouldRestart(policy, code)).toBe(want));
+  it.each(cases)('decides $name', ({ policy, code, want }) => expect(shouldRestart({ restartPolicy: policy }, code, 0)).toBe(want));
+  it('stops OnFailure at restartMaxRetries restarts (on-failure:N), and no other policy', () => {
+    const onFailure3 = { restartPolicy: 'OnFailure', restartMaxRetries: 3 } as const;
+    expect([0, 1, 2, 3, 4].map((n) => shouldRestart(onFailure3, 1, n))).toEqual([true, true, true, false, false]);
+    expect(shouldRestart({ restartPolicy: 'OnFailure', restartMaxRetries: 0 }, 1, 0)).toBe(false);
+    expect(shouldRestart({ restartPolicy: 'Always', restartMaxRetries: 1 }, 1, 5)).toBe(true);
+  });
 });
 
 describe('restart back-off', () => {

@@ -3,7 +3,7 @@
  * between restarts (100 ms doubling, capped at 10 s by default, reset once a run has
  * lasted 10 s).
  */
-import type { RestartPolicy } from '../../api/types/index.ts';
+import type { Container } from '../../api/types/index.ts';
 
 export interface RestartBackoffOptions {
   /** Delay before the first restart. Default 100 ms (Docker's). */
@@ -14,13 +14,17 @@ export interface RestartBackoffOptions {
   readonly resetAfterMs?: number;
 }
 
-/** Whether `policy` restarts a process that exited with `exitCode` (`undefined`: unknown, counted as a failure). */
-export function shouldRestart(policy: RestartPolicy | undefined, exitCode: number | undefined): boolean {
-  switch (policy ?? 'Always') {
+/**
+ * Whether `spec`'s restart policy restarts a process that exited with `exitCode`
+ * (`undefined`: unknown, counted as a failure) after `restarts` restarts: `OnFailure`
+ * stops at `restartMaxRetries` (Docker's `on-failure:N`).
+ */
+export function shouldRestart(spec: Pick<Container['spec'], 'restartPolicy' | 'restartMaxRetries'>, exitCode: number | undefined, restarts: number): boolean {
+  switch (spec.restartPolicy ?? 'Always') {
     case 'Always':
       return true;
     case 'OnFailure':
-      return exitCode !== 0;
+      return exitCode !== 0 && (spec.restartMaxRetries === undefined || restarts < spec.restartMaxRetries);
     case 'Never':
       return false;
   }

@@ -412,6 +412,11 @@ export interface components {
              */
             restartPolicy?: "Always" | "OnFailure" | "Never";
             /**
+             * Format: int32
+             * @description With restartPolicy OnFailure, the most restarts (status.restartCount) before a failed process is left Exited, like docker run --restart on-failure:N. Absent: no limit. Ignored by the other policies.
+             */
+            restartMaxRetries?: number;
+            /**
              * @description Delete this Container once its process has exited for good: it exited and restartPolicy will not start it again, or it was stopped (state Stopped) after it ran. Docker's `--rm` (HostConfig.AutoRemove): the node agent writes the final status (phase Exited, exitCode), then deletes the object, so a watcher sees the exit code before the deletion.
              * @default false
              */
