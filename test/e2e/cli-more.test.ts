@@ -199,6 +199,16 @@ if (missing) {
       expect(await ok(['delete', 'container', 'h12-b', '--ignore-not-found'])).toBe('');
     }, 240_000);
 
+    it('restarts a failing container at most N times with --restart on-failure:N, then leaves it Exited (run --restart)', async () => {
+      await runDetached('h12-retry', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'exit 3');
+      await vi.waitFor(async () => {
+        const c = (await cp.request('GET', `${NS}/containers/h12-retry`)).body;
+        expect(c.spec).toMatchObject({ restartPolicy: 'OnFailure', restartMaxRetries: 2 });
+        expect(c.status).toMatchObject({ phase: 'Exited', exitCode: 3, restartCount: 2, reason: 'Error' });
+      }, { timeout: 30_000, interval: 200 });
+      expect(await ok(['ps', '-a', '--format', '{{.Names}} {{.Status}}'])).toMatch(/^h12-retry Exited \(3\) /m);
+    }, 60_000);
+
     it('streams events while a container starts and dies (events)', async () => {
       const child = spawn(process.execPath, [BERTH_BIN, '--kubeconfig', cp.server.kubeconfigPath, 'events'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let text = '';
