@@ -4,8 +4,8 @@
  * again, a change of `spec.tags` only re-tags it and a change of `spec.push` only
  * pushes it. `status.id` is the image, `status.sourceHash` the source it was made from
  * and `status.tags` the references it carries in the store. Being status, the record
- * survives `kubectl replace` and apply of the spec, and is written in the same update as
- * the `Ready` it goes with.
+ * survives `kubectl replace` and apply of the spec; it is written as soon as the store
+ * holds the image, before the `Ready` that reports it.
  */
 import { createHash } from 'node:crypto';
 import { stableJson } from '../framework/stable-json.ts';

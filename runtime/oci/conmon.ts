@@ -176,7 +176,7 @@ export interface ConmonExecSession {
  * session's conmon is killed; the caller removes `sessionDir` and `<socketDir>/<sessionId>`.
  */
 export async function conmonExec(opts: ConmonExecOptions): Promise<ConmonExecSession> {
-  const args = [...execArgs(opts), '--exec-attach', ...(opts.terminal ? ['-t'] : []), ...(opts.stdin ? ['-i'] : [])];
+  const args = [...execArgs(opts), '--exec-attach'];
   const child = spawnExecConmon(opts, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4', _OCI_ATTACHPIPE: '5' } });
   const pipes = child.stdio as unknown as [null, null, null, Readable, Writable, Readable];
   const sync = new JsonLines(pipes[3]);
@@ -223,8 +223,7 @@ export type ConmonExecDetachedOptions = Omit<ConmonExecOptions, 'terminal' | 'st
  * the caller lives). Rejects as `conmonExec`; then the conmon is killed.
  */
 export async function conmonExecDetached(opts: ConmonExecDetachedOptions): Promise<{ pid: number; exit: Promise<number> }> {
-  const args = [...execArgs(opts), ...(opts.terminal ? ['-t'] : []), ...(opts.stdin ? ['-i'] : [])];
-  const child = spawnExecConmon(opts, args, { stdio: ['pipe'], env: { _OCI_SYNCPIPE: '3' }, detached: true });
+  const child = spawnExecConmon(opts, execArgs(opts), { stdio: ['pipe'], env: { _OCI_SYNCPIPE: '3' }, detached: true });
   child.unref();
   const sync = new JsonLines(child.stdio[3] as Readable);
   try {
@@ -244,7 +243,7 @@ export async function conmonExecDetached(opts: ConmonExecDetachedOptions): Promi
   }
 }
 
-/** conmon's arguments for an exec session (`--exec`), with its files in the session's directory; output discarded (`-l none`). */
+/** conmon's arguments for an exec session (`--exec`, `-t` with a terminal, `-i` with stdin), with its files in the session's directory; output discarded (`-l none`). */
 function execArgs(opts: ConmonExecDetachedOptions): string[] {
   return [
     '--api-version', '1',
@@ -261,6 +260,8 @@ function execArgs(opts: ConmonExecDetachedOptions): string[] {
     `--runtime-arg=--root=${opts.runcRoot}`,
     '--exec',
     '--exec-process-spec', opts.processSpecPath,
+    ...(opts.terminal ? ['-t'] : []),
+    ...(opts.stdin ? ['-i'] : []),
   ];
 }
 
